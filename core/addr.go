@@ -1,0 +1,73 @@
+package core
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// ParseAddr parses an IPv4 or IPv6 address the way host-local's net.ParseIP
+// does: an IPv4-mapped IPv6 address is taken as the IPv4 address, and zones
+// (fe80::1%eth0) are refused because an allocated address has none.
+func ParseAddr(s string) (netip.Addr, error) {
+	trimmed := strings.TrimSpace(s)
+	a, err := netip.ParseAddr(trimmed)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has an IPv6 zone; give the address without %%zone", s)
+	}
+	return a.Unmap(), nil
+}
+
+// ParseRequestedAddr parses an address asked for in CNI_ARGS, args or
+// runtimeConfig. Like host-local it also accepts CIDR notation
+// ("192.0.2.7/24") and uses only the address part.
+func ParseRequestedAddr(s string) (netip.Addr, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+		}
+		return p.Addr().Unmap(), nil
+	}
+	return ParseAddr(s)
+}
+
+// lastAddr returns the highest address of a prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	bits := p.Bits()
+	for i := range b {
+		for bit := 0; bit < 8; bit++ {
+			if i*8+bit >= bits {
+				b[i] |= 0x80 >> bit
+			}
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// distance returns b-a+1 (the number of addresses from a to b inclusive),
+// saturating at the largest uint64. It requires a <= b in one family.
+func distance(a, b netip.Addr) uint64 {
+	a16, b16 := a.As16(), b.As16()
+	var hiA, loA, hiB, loB uint64
+	for i := 0; i < 8; i++ {
+		hiA = hiA<<8 | uint64(a16[i])
+		hiB = hiB<<8 | uint64(b16[i])
+		loA = loA<<8 | uint64(a16[8+i])
+		loB = loB<<8 | uint64(b16[8+i])
+	}
+	hi := hiB - hiA
+	lo := loB - loA
+	if loB < loA {
+		hi--
+	}
+	if hi != 0 || lo == ^uint64(0) {
+		return ^uint64(0)
+	}
+	return lo + 1
+}

@@ -1,0 +1,13 @@
+// Package core holds every allocation decision the etcd IPAM plugin makes,
+// as pure functions over plain values.
+//
+// Nothing here performs I/O, starts goroutines, reads a clock or draws random
+// numbers: the same inputs give the same answer on every node of a cluster,
+// and the package can be compiled to WebAssembly and run by hosts/wasm exactly
+// as hosts/native runs it. The semantics follow the reference host-local
+// plugin (containernetworking/plugins, plugins/ipam/host-local): the same
+// range defaults, the same validation, the same round-robin search order.
+//
+// The etcd store does the reading and writing; core only says which addresses
+// to look at (SearchOrder) and which one to take given what was seen (Choose).
+package core

@@ -1,0 +1,153 @@
+package core
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// RangeSpec is one range as a user writes it in the network configuration.
+// Empty strings mean "use the default".
+type RangeSpec struct {
+	Subnet     string `json:"subnet"`
+	RangeStart string `json:"rangeStart,omitempty"`
+	RangeEnd   string `json:"rangeEnd,omitempty"`
+	Gateway    string `json:"gateway,omitempty"`
+}
+
+// Range is one canonical pool of addresses inside a subnet: every field is
+// set, RangeStart <= RangeEnd, and all lie in the subnet's family.
+type Range struct {
+	Subnet     netip.Prefix
+	RangeStart netip.Addr
+	RangeEnd   netip.Addr
+	Gateway    netip.Addr
+}
+
+// CanonicalizeRange validates spec and fills in host-local's defaults:
+// gateway = network + 1, rangeStart = network + 1, rangeEnd = the last
+// address of the subnet, less the broadcast address for IPv4. The gateway
+// is never handed out (Choose skips it), so a /24 starts at .2.
+func CanonicalizeRange(spec RangeSpec) (Range, error) {
+	if spec.Subnet == "" {
+		return Range{}, fmt.Errorf(`"subnet" is missing; give a CIDR such as "203.0.113.0/24"`)
+	}
+	subnet, err := netip.ParsePrefix(spec.Subnet)
+	if err != nil {
+		return Range{}, fmt.Errorf("subnet %q is not a CIDR; write it as address/prefix-length, e.g. \"203.0.113.0/24\"", spec.Subnet)
+	}
+	if subnet.Addr().Zone() != "" || subnet.Addr().Is4In6() {
+		return Range{}, fmt.Errorf("subnet %q must be a plain IPv4 or IPv6 prefix (no zone, no IPv4-mapped IPv6)", spec.Subnet)
+	}
+	bitLen := subnet.Addr().BitLen()
+	// Like host-local: a /31, /32, /127 or /128 has no address to hand out
+	// besides the network and gateway.
+	if subnet.Bits() > bitLen-2 {
+		return Range{}, fmt.Errorf("subnet %s is too small to allocate from; use a prefix of /%d or shorter", subnet, bitLen-2)
+	}
+	if network := subnet.Masked(); network != subnet {
+		return Range{}, fmt.Errorf("subnet %s has host bits set; for a /%d the network address is %s, so write %q", spec.Subnet, subnet.Bits(), network.Addr(), network.String())
+	}
+	r := Range{Subnet: subnet}
+	networkAddr := subnet.Addr()
+
+	if spec.Gateway == "" {
+		r.Gateway = networkAddr.Next()
+	} else {
+		gw, err := ParseAddr(spec.Gateway)
+		if err != nil {
+			return Range{}, fmt.Errorf("gateway: %w", err)
+		}
+		if gw.BitLen() != bitLen {
+			return Range{}, fmt.Errorf("gateway %s is not in the address family of subnet %s", gw, subnet)
+		}
+		r.Gateway = gw
+	}
+
+	if spec.RangeStart == "" {
+		r.RangeStart = networkAddr.Next()
+	} else {
+		start, err := ParseAddr(spec.RangeStart)
+		if err != nil {
+			return Range{}, fmt.Errorf("rangeStart: %w", err)
+		}
+		if !subnet.Contains(start) {
+			return Range{}, fmt.Errorf("rangeStart %s is not in subnet %s; pick an address inside the subnet", start, subnet)
+		}
+		r.RangeStart = start
+	}
+
+	if spec.RangeEnd == "" {
+		r.RangeEnd = lastAddr(subnet)
+		if bitLen == 32 {
+			r.RangeEnd = r.RangeEnd.Prev() // never the IPv4 broadcast address
+		}
+	} else {
+		end, err := ParseAddr(spec.RangeEnd)
+		if err != nil {
+			return Range{}, fmt.Errorf("rangeEnd: %w", err)
+		}
+		if !subnet.Contains(end) {
+			return Range{}, fmt.Errorf("rangeEnd %s is not in subnet %s; pick an address inside the subnet", end, subnet)
+		}
+		r.RangeEnd = end
+	}
+	if r.RangeEnd.Less(r.RangeStart) {
+		return Range{}, fmt.Errorf("rangeStart %s is after rangeEnd %s; swap them", r.RangeStart, r.RangeEnd)
+	}
+	return r, nil
+}
+
+// Contains reports whether a is an address of this range (between
+// RangeStart and RangeEnd inclusive, in the subnet). The gateway counts as
+// contained; it is excluded from allocation, not from the range.
+func (r Range) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.BitLen() != r.Subnet.Addr().BitLen() {
+		return false
+	}
+	return r.Subnet.Contains(a) && !a.Less(r.RangeStart) && !r.RangeEnd.Less(a)
+}
+
+// Overlaps reports whether two ranges share an address.
+func (r Range) Overlaps(o Range) bool {
+	if r.Subnet.Addr().BitLen() != o.Subnet.Addr().BitLen() {
+		return false
+	}
+	return r.Contains(o.RangeStart) || r.Contains(o.RangeEnd) ||
+		o.Contains(r.RangeStart) || o.Contains(r.RangeEnd)
+}
+
+// Capacity is the number of addresses the range can hand out: RangeStart to
+// RangeEnd, less the gateway when it lies inside. It saturates at the
+// largest uint64 for huge IPv6 ranges.
+func (r Range) Capacity() uint64 {
+	n := distance(r.RangeStart, r.RangeEnd)
+	if n != ^uint64(0) && r.Contains(r.Gateway) {
+		n--
+	}
+	return n
+}
+
+// Family returns 4 or 6.
+func (r Range) Family() int {
+	if r.Subnet.Addr().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// String names the range the way host-local's errors do: start-end.
+func (r Range) String() string {
+	return fmt.Sprintf("%s-%s", r.RangeStart, r.RangeEnd)
+}
+
+// Spec returns the canonical range written back as a RangeSpec, with every
+// default made explicit.
+func (r Range) Spec() RangeSpec {
+	return RangeSpec{
+		Subnet:     r.Subnet.String(),
+		RangeStart: r.RangeStart.String(),
+		RangeEnd:   r.RangeEnd.String(),
+		Gateway:    r.Gateway.String(),
+	}
+}

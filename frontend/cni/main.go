@@ -1,0 +1,87 @@
+// Command etcd is a CNI IPAM plugin that hands out addresses like
+// host-local but keeps its state in etcd, so that an address is unique
+// across every node of a cluster. Build it with
+//
+//	go build -o etcd ./frontend/cni
+//
+// and install it into the runtime's CNI bin directory. This file only
+// wires CNI's protocol (package skel) to package ipam.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/etcd-cni/etcd-ipam/config"
+)
+
+// supportedVersions are the CNI spec versions this plugin speaks.
+var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+
+func main() {
+	stdin, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		exitWithError(nil, types.NewError(types.ErrIOFailure, "reading the network configuration from stdin: "+err.Error(), ""))
+	}
+	cmd := os.Getenv("CNI_COMMAND")
+	if cmd != "" && cmd != "VERSION" {
+		// skel would reject broken JSON too, but without saying where.
+		if err := config.CheckJSON(stdin); err != nil {
+			exitWithError(stdin, err.(*types.Error))
+		}
+	}
+	if err := replaceStdin(stdin); err != nil {
+		exitWithError(stdin, types.NewError(types.ErrIOFailure, err.Error(), ""))
+	}
+	p := newPlugin(os.Getenv)
+	if cniErr := skel.PluginMainFuncsWithError(skel.CNIFuncs{
+		Add:    p.cmdAdd,
+		Del:    p.cmdDel,
+		Check:  p.cmdCheck,
+		GC:     p.cmdGC,
+		Status: p.cmdStatus,
+	}, supportedVersions, "CNI etcd IPAM plugin "+buildVersion()); cniErr != nil {
+		exitWithError(stdin, cniErr)
+	}
+}
+
+// replaceStdin lets skel read the configuration that main already read.
+func replaceStdin(data []byte) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating a pipe for stdin: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(w, bytes.NewReader(data))
+		_ = w.Close()
+	}()
+	os.Stdin = r
+	return nil
+}
+
+// exitWithError prints a CNI error, in the configuration's cniVersion when
+// it can be read, and exits with status 1.
+func exitWithError(stdin []byte, e *types.Error) {
+	var conf struct {
+		CNIVersion string `json:"cniVersion"`
+	}
+	_ = json.Unmarshal(stdin, &conf)
+	if conf.CNIVersion == "" {
+		conf.CNIVersion = supportedVersions.SupportedVersions()[len(supportedVersions.SupportedVersions())-1]
+	}
+	out, _ := json.MarshalIndent(struct {
+		CNIVersion string `json:"cniVersion"`
+		Code       uint   `json:"code"`
+		Msg        string `json:"msg"`
+		Details    string `json:"details,omitempty"`
+	}{conf.CNIVersion, e.Code, e.Msg, e.Details}, "", "    ")
+	_, _ = os.Stdout.Write(append(out, '\n'))
+	os.Exit(1)
+}

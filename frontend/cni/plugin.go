@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/etcd-cni/etcd-ipam/config"
+	"github.com/etcd-cni/etcd-ipam/hosts"
+	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/ipam"
+)
+
+// NodeNameEnv overrides the node name (the host name by default) that
+// every allocation records; the ipam "nodeName" key overrides both.
+const NodeNameEnv = "ETCD_IPAM_NODE_NAME"
+
+// plugin holds what the commands need from the process environment.
+type plugin struct {
+	getenv func(string) string
+}
+
+func newPlugin(getenv func(string) string) *plugin { return &plugin{getenv: getenv} }
+
+// open loads the configuration and connects a session.
+func (p *plugin) open(args *skel.CmdArgs) (*config.Network, *ipam.Session, error) {
+	conf, err := config.Load(args.StdinData, args.Args)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := p.nodeName(conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, err := p.core(conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node})
+	if err != nil {
+		return nil, nil, err
+	}
+	return conf, s, nil
+}
+
+func (p *plugin) nodeName(conf *config.Network) (string, error) {
+	if conf.NodeName != "" {
+		return conf.NodeName, nil
+	}
+	if n := p.getenv(NodeNameEnv); n != "" {
+		return n, nil
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "", types.NewError(types.ErrInvalidNetworkConfig,
+			fmt.Sprintf("cannot tell this node's name (hostname: %v); set ipam \"nodeName\" or %s", err, NodeNameEnv), "")
+	}
+	return host, nil
+}
+
+func (p *plugin) core(conf *config.Network) (hosts.Core, error) {
+	switch conf.Core {
+	case "native":
+		return native.New(), nil
+	default:
+		return nil, types.NewError(types.ErrInvalidNetworkConfig,
+			fmt.Sprintf("ipam \"core\": %q is not available in this build; use \"native\"", conf.Core), "")
+	}
+}
+
+func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
+	conf, s, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	result := &current.Result{CNIVersion: current.ImplementedSpecVersion}
+	if conf.ResolvConf != "" {
+		dns, err := parseResolvConf(conf.ResolvConf)
+		if err != nil {
+			return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix or remove ipam \"resolvConf\"")
+		}
+		result.DNS = dns
+	}
+	ctx, cancel := s.Context(context.Background())
+	defer cancel()
+	ips, err := s.Add(ctx, args.ContainerID, args.IfName, conf.Requested)
+	if err != nil {
+		return err
+	}
+	for _, ip := range ips {
+		cfg := &current.IPConfig{
+			Address: net.IPNet{IP: ip.Address.Addr().AsSlice(), Mask: net.CIDRMask(ip.Address.Bits(), ip.Address.Addr().BitLen())},
+		}
+		if ip.Gateway.IsValid() {
+			cfg.Gateway = ip.Gateway.AsSlice()
+		}
+		result.IPs = append(result.IPs, cfg)
+	}
+	result.Routes = conf.Routes
+	return types.PrintResult(result, conf.CNIVersion)
+}
+
+func (p *plugin) cmdDel(args *skel.CmdArgs) error {
+	_, s, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := s.Context(context.Background())
+	defer cancel()
+	return s.Del(ctx, args.ContainerID, args.IfName)
+}
+
+func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
+	_, s, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := s.Context(context.Background())
+	defer cancel()
+	return s.Check(ctx, args.ContainerID, args.IfName)
+}
+
+func (p *plugin) cmdGC(args *skel.CmdArgs) error {
+	conf, s, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := s.Context(context.Background())
+	defer cancel()
+	_, err = s.GC(ctx, conf.ValidAttachments)
+	return err
+}
+
+func (p *plugin) cmdStatus(args *skel.CmdArgs) error {
+	_, s, err := p.open(args)
+	if err != nil {
+		if e, ok := err.(*types.Error); ok && e.Code == types.ErrInvalidNetworkConfig {
+			return e
+		}
+		return types.NewError(ipam.CodeStatusUnavailable, err.Error(), "")
+	}
+	defer s.Close()
+	ctx, cancel := s.Context(context.Background())
+	defer cancel()
+	return s.Status(ctx)
+}

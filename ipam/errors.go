@@ -1,0 +1,83 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Plugin-specific CNI error codes (the CNI spec reserves 100 and above for
+// plugins). The well-known codes used are 3 (unknown container), 5 (I/O
+// failure), 6 (undecodable configuration), 7 (invalid configuration), 11
+// (try again later) and 50 (plugin not available, from STATUS).
+const (
+	// CodeExhausted: a range set has no free address.
+	CodeExhausted uint = 100
+	// CodeRequestedUnavailable: a requested address is taken, outside
+	// every range, or a gateway.
+	CodeRequestedUnavailable uint = 101
+	// CodeStatusUnavailable is CNI's "plugin not available" for STATUS.
+	CodeStatusUnavailable uint = 50
+)
+
+// AsCNIError is the one place that maps an error to a CNI error code.
+// Errors that already carry a code keep it; etcd's transient failures
+// become code 11 so that the runtime retries; authentication failures
+// become code 7 because retrying cannot fix them.
+func AsCNIError(err error) *types.Error {
+	if err == nil {
+		return nil
+	}
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) {
+		return cniErr
+	}
+	switch {
+	case isTransient(err):
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("etcd is unreachable or too slow: %v", err),
+			"check that etcdURL points at a running etcd and that this node can reach it; the runtime may retry")
+	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrAuthFailed),
+		errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrInvalidAuthToken),
+		errors.Is(err, rpctypes.ErrAuthNotEnabled):
+		return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("etcd refused access: %v", err),
+			"check etcdUsername, etcdPassword and the etcd role's permissions on /etcd-cni/networks/")
+	}
+	return types.NewError(types.ErrIOFailure, err.Error(), "")
+}
+
+func isTransient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrNoLeader) ||
+		errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrTooManyRequests) ||
+		errors.Is(err, errContention) {
+		return true
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if s, ok := status.FromError(e); ok {
+			switch s.Code() {
+			case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.ResourceExhausted:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errContention: too many allocators kept winning the same addresses.
+var errContention = errors.New("other allocators took every candidate address")
+
+func exhausted(network string, set int, rangeSet fmt.Stringer) *types.Error {
+	return types.NewError(CodeExhausted,
+		fmt.Sprintf("no IP addresses available in range set %d (%s) of network %q", set, rangeSet, network),
+		"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")
+}
+
+func requestedUnavailable(msg string) *types.Error {
+	return types.NewError(CodeRequestedUnavailable, msg,
+		"request an address that is free and inside a range of the network, or request none")
+}

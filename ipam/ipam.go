@@ -1,0 +1,258 @@
+// Package ipam carries out the plugin's operations (ADD, DEL, CHECK, GC,
+// STATUS) by combining the allocation core, which decides, with the etcd
+// store, which persists. It knows nothing of stdin, stdout or environment
+// variables, so that the CNI plugin and the etcd-ipam CLI share it.
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-cni/etcd-ipam/config"
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts"
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// Session is one network's allocator, connected to etcd.
+type Session struct {
+	core    hosts.Core
+	cli     *clientv3.Client
+	net     *store.Network
+	name    string
+	node    string
+	sets    []core.RangeSet
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// Options are the parts of a Session that do not come from the network
+// configuration.
+type Options struct {
+	// Core runs the allocation logic (hosts/native or hosts/wasm).
+	Core hosts.Core
+	// Node names this host in every allocation it makes.
+	Node string
+	// Now is the clock used to stamp allocations; time.Now when nil.
+	Now func() time.Time
+}
+
+// Open validates the network's range sets and connects to etcd. Close the
+// session when done.
+func Open(conf *config.Network, opts Options) (*Session, error) {
+	sets, err := opts.Core.CanonicalizeRangeSets(conf.RangeSets)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig,
+			fmt.Sprintf("invalid ipam configuration of network %q: %v", conf.Name, err), "")
+	}
+	if opts.Node == "" {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, "the node name is empty; set ipam \"nodeName\" or ETCD_IPAM_NODE_NAME", "")
+	}
+	cli, err := store.Dial(store.DialConfig{
+		Endpoints: conf.Etcd.Endpoints, CertFile: conf.Etcd.CertFile, KeyFile: conf.Etcd.KeyFile,
+		CAFile: conf.Etcd.CAFile, Username: conf.Etcd.Username, Password: conf.Etcd.Password,
+		Timeout: conf.Etcd.Timeout,
+	})
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	net, err := store.Open(cli, conf.Name)
+	if err != nil {
+		_ = cli.Close()
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Session{
+		core: opts.Core, cli: cli, net: net, name: conf.Name, node: opts.Node,
+		sets: sets, timeout: conf.Etcd.Timeout, now: now,
+	}, nil
+}
+
+// Close disconnects from etcd.
+func (s *Session) Close() error { return s.cli.Close() }
+
+// RangeSets returns the canonical range sets.
+func (s *Session) RangeSets() []core.RangeSet { return s.sets }
+
+// Store returns the network's etcd state.
+func (s *Session) Store() *store.Network { return s.net }
+
+// Context returns a context bounded by the configured etcd timeout: every
+// operation of one invocation shares this deadline.
+func (s *Session) Context(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.timeout)
+}
+
+// maxAttempts bounds how often an ADD retries after losing a race for an
+// address to another allocator.
+const maxAttempts = 16
+
+// Add reserves one address from every range set for (containerID, ifName),
+// or returns the addresses it already holds. Errors are *types.Error.
+func (s *Session) Add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
+	ips, err := s.add(ctx, containerID, ifName, requested)
+	if err != nil {
+		return nil, AsCNIError(err)
+	}
+	return ips, nil
+}
+
+func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
+	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets))
+	if err != nil {
+		return nil, err
+	}
+	if snap.Attachment != nil {
+		return snap.Attachment.IPs, nil
+	}
+	perSet, unmatched := s.core.AssignRequested(s.sets, requested)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		picked, failure, err := s.pick(ctx, snap.LastReserved, perSet, spread(containerID, attempt))
+		if err != nil {
+			return nil, err
+		}
+		if failure != nil || len(unmatched) > 0 {
+			// host-local keeps the round-robin position of every range set
+			// that succeeded before the failure.
+			advanced := make(map[int]netip.Addr, len(picked))
+			for i, p := range picked {
+				advanced[i] = p.Address.Addr()
+			}
+			if err := s.net.AdvanceLastReserved(ctx, advanced); err != nil {
+				return nil, err
+			}
+			if failure != nil {
+				return nil, failure
+			}
+			return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s is in no range set of network %q", joinAddrs(unmatched), s.name))
+		}
+		att := store.Attachment{
+			ContainerID: containerID, IfName: ifName, Node: s.node,
+			Created: s.now().UTC().Truncate(time.Millisecond), IPs: picked,
+		}
+		outcome, err := s.net.Reserve(ctx, att)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case outcome.Committed:
+			return picked, nil
+		case outcome.Existing != nil:
+			// A concurrent ADD for the same attachment won: its addresses
+			// are this ADD's answer too.
+			return outcome.Existing.IPs, nil
+		}
+		for _, lost := range outcome.Lost {
+			for i, req := range perSet {
+				if req == lost {
+					return nil, requestedUnavailable(fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", lost, i, s.sets[i], s.name))
+				}
+			}
+		}
+	}
+	return nil, errContention
+}
+
+// pick chooses one address per range set, in order. It stops at the first
+// range set that cannot give one and returns that failure together with the
+// addresses chosen before it.
+func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip.Addr, pick int) ([]store.AttachedAddr, *types.Error, error) {
+	searches := make([][]core.Segment, len(s.sets))
+	var wanted []netip.Addr
+	for i, set := range s.sets {
+		if requested[i].IsValid() {
+			wanted = append(wanted, requested[i])
+			continue
+		}
+		searches[i] = s.core.SearchOrder(set, last[i])
+	}
+	observed, taken, err := s.net.Observe(ctx, searches, wanted)
+	if err != nil {
+		return nil, nil, err
+	}
+	picked := make([]store.AttachedAddr, 0, len(s.sets))
+	for i, set := range s.sets {
+		var addr netip.Addr
+		var rangeIdx int
+		if requested[i].IsValid() {
+			addr = requested[i]
+			idx, err := s.core.CheckRequested(set, addr)
+			if err != nil {
+				return picked, requestedUnavailable(fmt.Sprintf("range set %d of network %q: %v", i, s.name, err)), nil
+			}
+			if taken[0] {
+				return picked, requestedUnavailable(fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", addr, i, set, s.name)), nil
+			}
+			taken = taken[1:]
+			rangeIdx = idx
+		} else {
+			choice, err := s.choose(ctx, set, observed[i], pick)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !choice.Found {
+				return picked, exhausted(s.name, i, set), nil
+			}
+			addr, rangeIdx = choice.Addr, choice.Range
+		}
+		r := set[rangeIdx]
+		picked = append(picked, store.AttachedAddr{
+			Address:  netip.PrefixFrom(addr, r.Subnet.Bits()),
+			Gateway:  r.Gateway,
+			RangeSet: i,
+		})
+	}
+	return picked, nil, nil
+}
+
+// maxResumes bounds the extra reads a search makes when long runs of taken
+// addresses follow the last reserved one.
+const maxResumes = 4096
+
+// choose runs Choose, reading further segments while the core asks for them.
+func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation, pick int) (core.Choice, error) {
+	choice := s.core.Choose(set, observed, pick)
+	for n := 0; !choice.Found && !choice.Exhausted && n < maxResumes; n++ {
+		more, _, err := s.net.Observe(ctx, [][]core.Segment{choice.Resume}, nil)
+		if err != nil {
+			return core.Choice{}, err
+		}
+		choice = s.core.Choose(set, more[0], pick)
+	}
+	if !choice.Found && !choice.Exhausted {
+		return core.Choice{}, fmt.Errorf("searching range set %s: gave up after %d reads", set, maxResumes)
+	}
+	return choice, nil
+}
+
+// spread returns which free address an attempt takes: the first (as
+// host-local would) on the first attempt, and after a lost race one of the
+// next few, chosen by container ID, so that allocators that collided do not
+// collide again on the same address.
+func spread(containerID string, attempt int) int {
+	if attempt == 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(containerID))
+	window := min(4*attempt, 64)
+	return int((h.Sum32() + uint32(attempt)*2654435761) % uint32(window))
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	parts := make([]string, len(addrs))
+	for i, a := range addrs {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}

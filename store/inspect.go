@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Missing returns the addresses of att that it no longer holds: their
+// allocation key is gone or was created by another attachment.
+func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Addr, error) {
+	ops := make([]clientv3.Op, 0, len(att.IPs))
+	for _, ip := range att.IPs {
+		ops = append(ops, clientv3.OpGet(n.keys.ip(ip.Address.Addr()), clientv3.WithKeysOnly()))
+	}
+	responses, err := n.readTxn(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("reading allocations of container %q in network %q: %w", att.ContainerID, n.name, err)
+	}
+	var missing []netip.Addr
+	for i, r := range responses {
+		if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != att.CreateRevision {
+			missing = append(missing, att.IPs[i].Address.Addr())
+		}
+	}
+	return missing, nil
+}
+
+// Span is an inclusive span of addresses.
+type Span struct{ From, To netip.Addr }
+
+// CountTaken returns how many addresses of each span are allocated, in one
+// round trip that transfers counts only.
+func (n *Network) CountTaken(ctx context.Context, spans []Span) ([]int64, error) {
+	ops := make([]clientv3.Op, 0, len(spans))
+	for _, s := range spans {
+		from, end := n.keys.ipSpan(s.From, s.To)
+		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly()))
+	}
+	responses, err := n.readTxn(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("counting allocations of network %q: %w", n.name, err)
+	}
+	counts := make([]int64, len(responses))
+	for i, r := range responses {
+		counts[i] = r.Count
+	}
+	return counts, nil
+}
+
+// Ping checks that etcd answers, with one small read.
+func (n *Network) Ping(ctx context.Context) error {
+	if _, err := n.cli.Get(ctx, n.keys.lastReserved(0)); err != nil {
+		return fmt.Errorf("etcd does not answer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Root is the prefix of every key the plugin writes.
+const Root = "/etcd-cni/networks/"
+
+const (
+	ipsDir          = "ips/"
+	containersDir   = "containers/"
+	lastReservedDir = "last-reserved/"
+)
+
+// keys builds the key names of one network.
+type keys struct{ prefix string }
+
+func newKeys(network string) (keys, error) {
+	if network == "" {
+		return keys{}, fmt.Errorf("network name is empty")
+	}
+	return keys{prefix: Root + url.PathEscape(network) + "/"}, nil
+}
+
+func (k keys) ip(a netip.Addr) string { return k.prefix + ipsDir + AddrKey(a) }
+
+// ipSpan returns the key range [from, to] as etcd's [key, end).
+func (k keys) ipSpan(from, to netip.Addr) (string, string) {
+	return k.ip(from), k.ip(to) + "\x00"
+}
+
+func (k keys) ips() string { return k.prefix + ipsDir }
+
+func (k keys) container(containerID, ifName string) string {
+	return k.prefix + containersDir + url.PathEscape(containerID) + "/" + url.PathEscape(ifName)
+}
+
+func (k keys) containers() string { return k.prefix + containersDir }
+
+func (k keys) lastReserved(rangeSet int) string {
+	return k.prefix + lastReservedDir + strconv.Itoa(rangeSet)
+}
+
+// AddrKey writes an address in fixed width, so that key order is address
+// order: 203.000.113.002, or all eight IPv6 groups with four digits each.
+func AddrKey(a netip.Addr) string {
+	if a.Is4() {
+		b := a.As4()
+		return fmt.Sprintf("%03d.%03d.%03d.%03d", b[0], b[1], b[2], b[3])
+	}
+	b := a.As16()
+	var sb strings.Builder
+	for i := 0; i < 16; i += 2 {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		fmt.Fprintf(&sb, "%02x%02x", b[i], b[i+1])
+	}
+	return sb.String()
+}
+
+// ParseAddrKey reads an address written by AddrKey.
+func ParseAddrKey(s string) (netip.Addr, error) {
+	if strings.Contains(s, ".") {
+		parts := strings.Split(s, ".")
+		if len(parts) != 4 {
+			return netip.Addr{}, fmt.Errorf("address key %q is not four fields", s)
+		}
+		var b [4]byte
+		for i, p := range parts {
+			v, err := strconv.ParseUint(p, 10, 8)
+			if err != nil {
+				return netip.Addr{}, fmt.Errorf("address key %q: %w", s, err)
+			}
+			b[i] = byte(v)
+		}
+		return netip.AddrFrom4(b), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("address key %q is not an address", s)
+	}
+	return a, nil
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+)
+
+// Network is the etcd state of one CNI network.
+type Network struct {
+	cli  *clientv3.Client
+	keys keys
+	name string
+}
+
+// Open returns the state of the named network. It does no I/O.
+func Open(cli *clientv3.Client, network string) (*Network, error) {
+	k, err := newKeys(network)
+	if err != nil {
+		return nil, err
+	}
+	return &Network{cli: cli, keys: k, name: network}, nil
+}
+
+// Prefix is the key prefix of this network.
+func (n *Network) Prefix() string { return n.keys.prefix }
+
+// Snapshot is what an ADD reads first, in one round trip.
+type Snapshot struct {
+	// Attachment is the container's current attachment, nil if none.
+	Attachment *StoredAttachment
+	// LastReserved holds each range set's last reserved address (zero when
+	// the set has reserved nothing yet or the value is unreadable).
+	LastReserved []netip.Addr
+}
+
+// Snapshot reads the attachment of (containerID, ifName) and the
+// round-robin state of rangeSets range sets in one transaction.
+func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rangeSets int) (Snapshot, error) {
+	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName))}
+	for i := 0; i < rangeSets; i++ {
+		ops = append(ops, clientv3.OpGet(n.keys.lastReserved(i)))
+	}
+	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("reading the state of network %q: %w", n.name, err)
+	}
+	var snap Snapshot
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		att, err := decodeAttachment(kvs[0].Value)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("attachment %s: %w", kvs[0].Key, err)
+		}
+		snap.Attachment = &StoredAttachment{Attachment: att, CreateRevision: kvs[0].CreateRevision, ModRevision: kvs[0].ModRevision}
+	}
+	snap.LastReserved = make([]netip.Addr, rangeSets)
+	for i := 0; i < rangeSets; i++ {
+		if kvs := resp.Responses[1+i].GetResponseRange().Kvs; len(kvs) > 0 {
+			// An unreadable value only costs round-robin order once, as in
+			// host-local; it never affects which addresses are free.
+			if a, err := netip.ParseAddr(string(kvs[0].Value)); err == nil {
+				snap.LastReserved[i] = a
+			}
+		}
+	}
+	return snap, nil
+}
+
+// Read limits for Observe: the first segment of a search usually holds the
+// answer, the later ones matter only after a wrap-around.
+const (
+	firstSegmentLimit = 64
+	laterSegmentLimit = 16
+)
+
+// Observe reads, in one transaction, the taken addresses of each range
+// set's search segments (a bounded number per segment, keys only) and
+// whether each requested address is taken.
+func (n *Network) Observe(ctx context.Context, searches [][]core.Segment, requested []netip.Addr) ([][]core.Observation, []bool, error) {
+	type slot struct{ set, seg, limit int }
+	var ops []clientv3.Op
+	var slots []slot
+	for i, segs := range searches {
+		for j, seg := range segs {
+			limit := laterSegmentLimit
+			if j == 0 {
+				limit = firstSegmentLimit
+			}
+			from, end := n.keys.ipSpan(seg.From, seg.To)
+			ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithKeysOnly(),
+				clientv3.WithLimit(int64(limit)), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)))
+			slots = append(slots, slot{i, j, limit})
+		}
+	}
+	for _, a := range requested {
+		ops = append(ops, clientv3.OpGet(n.keys.ip(a), clientv3.WithKeysOnly()))
+	}
+	responses, err := n.readTxn(ctx, ops)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading allocated addresses of network %q: %w", n.name, err)
+	}
+	observed := make([][]core.Observation, len(searches))
+	for i, segs := range searches {
+		observed[i] = make([]core.Observation, len(segs))
+	}
+	for k, s := range slots {
+		r := responses[k]
+		obs := core.Observation{Segment: searches[s.set][s.seg], Complete: !r.More && len(r.Kvs) < s.limit}
+		for _, kv := range r.Kvs {
+			a, err := ParseAddrKey(strings.TrimPrefix(string(kv.Key), n.keys.ips()))
+			if err != nil {
+				// A key that is not an address is not an allocation;
+				// skipping it never makes a taken address look free,
+				// because Reserve's transaction checks the real key.
+				continue
+			}
+			obs.Taken = append(obs.Taken, a)
+		}
+		observed[s.set][s.seg] = obs
+	}
+	taken := make([]bool, len(requested))
+	for k := range requested {
+		taken[k] = len(responses[len(slots)+k].Kvs) > 0
+	}
+	return observed, taken, nil
+}
+
+// readTxn runs read-only Gets in as few transactions as etcd's per-request
+// operation limit allows (one, for any ordinary configuration).
+func (n *Network) readTxn(ctx context.Context, ops []clientv3.Op) ([]*clientv3.GetResponse, error) {
+	const maxOps = 128 // etcd's default --max-txn-ops
+	out := make([]*clientv3.GetResponse, 0, len(ops))
+	for start := 0; start < len(ops); start += maxOps {
+		chunk := ops[start:min(start+maxOps, len(ops))]
+		resp, err := n.cli.Txn(ctx).Then(chunk...).Commit()
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range resp.Responses {
+			out = append(out, (*clientv3.GetResponse)(r.GetResponseRange()))
+		}
+	}
+	return out, nil
+}
+
+func decodeAttachment(b []byte) (Attachment, error) {
+	var att Attachment
+	if err := json.Unmarshal(b, &att); err != nil {
+		return Attachment{}, fmt.Errorf("unreadable attachment record: %w", err)
+	}
+	return att, nil
+}

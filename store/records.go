@@ -1,0 +1,41 @@
+package store
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Allocation is the value of an ips/<address> key: who holds the address.
+type Allocation struct {
+	ContainerID string    `json:"containerID"`
+	IfName      string    `json:"ifName"`
+	Node        string    `json:"node"`
+	RangeSet    int       `json:"rangeSet"`
+	Created     time.Time `json:"created"`
+}
+
+// Attachment is the value of a containers/<id>/<ifname> key: every address
+// one ADD returned, in result order, so that DEL, CHECK, GC and a repeated
+// ADD find them without scanning the network.
+type Attachment struct {
+	ContainerID string        `json:"containerID"`
+	IfName      string        `json:"ifName"`
+	Node        string        `json:"node"`
+	Created     time.Time     `json:"created"`
+	IPs         []AttachedAddr `json:"ips"`
+}
+
+// AttachedAddr is one address of an attachment, as the ADD returned it.
+type AttachedAddr struct {
+	Address  netip.Prefix `json:"address"`
+	Gateway  netip.Addr   `json:"gateway,omitzero"`
+	RangeSet int          `json:"rangeSet"`
+}
+
+// StoredAttachment is an Attachment with the etcd revisions that let a
+// later transaction check it is still the same.
+type StoredAttachment struct {
+	Attachment
+	CreateRevision int64
+	ModRevision    int64
+}
