@@ -122,10 +122,17 @@ func (r Range) Overlaps(o Range) bool {
 // largest uint64 for huge IPv6 ranges.
 func (r Range) Capacity() uint64 {
 	n := distance(r.RangeStart, r.RangeEnd)
-	if n != ^uint64(0) && r.Contains(r.Gateway) {
-		n--
+	if !r.Contains(r.Gateway) {
+		return n
 	}
-	return n
+	if n != ^uint64(0) {
+		return n - 1
+	}
+	// n is either exactly 2^64-1 or saturated. The range has at least
+	// 2^64-1 addresses, so RangeStart.Next() is in it; counting from there
+	// leaves out one address, which stands for the gateway, and is exact
+	// (2^64-2 for a default IPv6 /64) unless it saturates too.
+	return distance(r.RangeStart.Next(), r.RangeEnd)
 }
 
 // Family returns 4 or 6.

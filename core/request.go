@@ -41,6 +41,7 @@ func AssignRequested(sets []RangeSet, requested []netip.Addr) (perSet []netip.Ad
 // set: it must lie in one of the set's ranges and must not be that range's
 // gateway. It returns the index of the range.
 func (s RangeSet) CheckRequested(a netip.Addr) (int, error) {
+	a = a.Unmap() // RangeFor accepts ::ffff:a.b.c.d; so must the gateway check
 	i, ok := s.RangeFor(a)
 	if !ok {
 		return -1, fmt.Errorf("requested address %s is not in range set %s", a, s)

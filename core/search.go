@@ -18,6 +18,7 @@ type Segment struct {
 // ranges in order from the first range's start. Every address of the set
 // appears exactly once.
 func (s RangeSet) SearchOrder(last netip.Addr) []Segment {
+	last = last.Unmap() // RangeFor accepts ::ffff:a.b.c.d; the segments must not carry it
 	n := len(s)
 	at, ok := s.RangeFor(last)
 	if !ok {
