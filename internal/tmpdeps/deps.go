@@ -9,3 +9,5 @@ import (
 )
 
 import _ "go.etcd.io/etcd/server/v3/etcdmain"
+
+import _ "github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
