@@ -23,8 +23,9 @@ import (
 
 // DefaultTimeout bounds a whole plugin invocation's work against etcd when
 // etcdConfig.etcdTimeout is not set: a runtime must hear back, even when
-// etcd is unreachable, well before its own timeouts fire.
-const DefaultTimeout = 10 * time.Second
+// etcd is unreachable, well before its own timeouts fire. 8 s leaves room
+// for process start and shutdown inside the 10 s the README promises.
+const DefaultTimeout = 8 * time.Second
 
 // Network is what one plugin invocation needs to know.
 type Network struct {

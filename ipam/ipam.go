@@ -93,6 +93,15 @@ func (s *Session) Context(parent context.Context) (context.Context, context.Canc
 	return context.WithTimeout(parent, s.timeout)
 }
 
+// bound gives ctx the session's timeout unless it already has a deadline,
+// so that no etcd call made by a Session can wait forever.
+func (s *Session) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return s.Context(ctx)
+}
+
 // maxAttempts bounds how often an ADD retries after losing a race for an
 // address to another allocator.
 const maxAttempts = 16
@@ -100,6 +109,8 @@ const maxAttempts = 16
 // Add reserves one address from every range set for (containerID, ifName),
 // or returns the addresses it already holds. Errors are *types.Error.
 func (s *Session) Add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ips, err := s.add(ctx, containerID, ifName, requested)
 	if err != nil {
 		return nil, AsCNIError(err)

@@ -12,6 +12,8 @@ import (
 // Del releases every address of (containerID, ifName). Releasing an
 // attachment that does not exist succeeds, as CNI requires.
 func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if _, err := s.net.Release(ctx, containerID, ifName); err != nil {
 		return AsCNIError(err)
 	}
@@ -21,6 +23,8 @@ func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 // Check verifies that (containerID, ifName) holds addresses and still owns
 // every one of them.
 func (s *Session) Check(ctx context.Context, containerID, ifName string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	att, err := s.net.Attachment(ctx, containerID, ifName)
 	if err != nil {
 		return AsCNIError(err)
@@ -46,6 +50,8 @@ func (s *Session) Check(ctx context.Context, containerID, ifName string) error {
 // nodes' attachments are never touched: a runtime knows only its own node's
 // containers. It returns the attachments released.
 func (s *Session) GC(ctx context.Context, keep []types.GCAttachment) ([]store.StoredAttachment, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	all, err := s.net.Attachments(ctx)
 	if err != nil {
 		return nil, AsCNIError(err)
@@ -75,6 +81,8 @@ type Usage struct {
 
 // Usage counts the allocated addresses of every range in one round trip.
 func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var spans []store.Span
 	var usage []Usage
 	for i, set := range s.sets {
@@ -97,6 +105,8 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 // Status reports whether the network can serve an ADD: etcd answers and
 // every range set has a free address (an ADD needs one from each).
 func (s *Session) Status(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.net.Ping(ctx); err != nil {
 		return types.NewError(CodeStatusUnavailable, fmt.Sprintf("network %q is unavailable: %v", s.name, err),
 			"check that etcd is running and reachable at etcdURL")

@@ -18,10 +18,10 @@ type Allocation struct {
 // one ADD returned, in result order, so that DEL, CHECK, GC and a repeated
 // ADD find them without scanning the network.
 type Attachment struct {
-	ContainerID string        `json:"containerID"`
-	IfName      string        `json:"ifName"`
-	Node        string        `json:"node"`
-	Created     time.Time     `json:"created"`
+	ContainerID string         `json:"containerID"`
+	IfName      string         `json:"ifName"`
+	Node        string         `json:"node"`
+	Created     time.Time      `json:"created"`
 	IPs         []AttachedAddr `json:"ips"`
 }
 

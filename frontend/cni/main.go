@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -21,6 +22,10 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 )
+
+// cniVersionPattern finds the cniVersion of a configuration that is not
+// valid JSON.
+var cniVersionPattern = regexp.MustCompile(`"cniVersion"\s*:\s*"([0-9A-Za-z.\-]{1,16})"`)
 
 // supportedVersions are the CNI spec versions this plugin speaks.
 var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
@@ -72,7 +77,12 @@ func exitWithError(stdin []byte, e *types.Error) {
 	var conf struct {
 		CNIVersion string `json:"cniVersion"`
 	}
-	_ = json.Unmarshal(stdin, &conf)
+	if json.Unmarshal(stdin, &conf) != nil {
+		// Broken JSON: still answer in the version it asked for, if any.
+		if m := cniVersionPattern.FindSubmatch(stdin); m != nil {
+			conf.CNIVersion = string(m[1])
+		}
+	}
 	if conf.CNIVersion == "" {
 		conf.CNIVersion = supportedVersions.SupportedVersions()[len(supportedVersions.SupportedVersions())-1]
 	}
