@@ -249,7 +249,7 @@ func TestGCReleasesOnlyThisNodesStaleAttachments(t *testing.T) {
 func TestConcurrentGoroutinesFillPoolExactly(t *testing.T) {
 	srv := etcdtest.Start(t)
 	conf := testNetwork(srv, "busy", []core.RangeSpec{{Subnet: "198.51.100.0/25"}}) // .2-.126: 125 addresses
-	const workers, perWorker = 16, 10                                                 // 160 ADDs for 125 addresses
+	const workers, perWorker = 16, 10                                               // 160 ADDs for 125 addresses
 	var mu sync.Mutex
 	holders := map[string]string{}
 	var failures []error

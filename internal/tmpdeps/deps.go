@@ -1,8 +1,8 @@
 package tmpdeps
 
 import (
-	_ "github.com/containernetworking/cni/pkg/skel"
 	_ "github.com/containernetworking/cni/libcni"
+	_ "github.com/containernetworking/cni/pkg/skel"
 	_ "github.com/urfave/cli/v2"
 	_ "go.etcd.io/etcd/client/v3"
 	_ "go.etcd.io/etcd/server/v3/embed"
