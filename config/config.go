@@ -115,11 +115,6 @@ type etcdConf struct {
 	Timeout    string `json:"etcdTimeout"`
 }
 
-// envArgs is the CNI_ARGS this plugin understands.
-type envArgs struct {
-	types.CommonArgs
-	IP types.UnmarshallableString `json:"ip,omitempty"`
-}
 
 // Load parses the network configuration and CNI_ARGS.
 func Load(stdin []byte, cniArgs string) (*Network, error) {
@@ -179,16 +174,12 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 	var raw []string
 	if cniArgs != "" {
-		var e envArgs
-		if err := types.LoadArgs(cniArgs, &e); err != nil {
+		ips, err := parseCNIArgs(cniArgs)
+		if err != nil {
 			return nil, types.NewError(types.ErrInvalidEnvironmentVariables,
-				fmt.Sprintf("CNI_ARGS %q: %v; write it as K=V;K2=V2 (add IgnoreUnknown=1 to pass arguments this plugin does not know)", cniArgs, err), "")
+				fmt.Sprintf("CNI_ARGS %q: %v", cniArgs, err), "write CNI_ARGS as K=V;K2=V2, e.g. IgnoreUnknown=1;IP=203.0.113.7")
 		}
-		if e.IP != "" {
-			for _, item := range strings.Split(string(e.IP), ",") {
-				raw = append(raw, strings.TrimSpace(item))
-			}
-		}
+		raw = append(raw, ips...)
 	}
 	if n.Args != nil && n.Args.CNI != nil {
 		raw = append(raw, n.Args.CNI.IPs...)
@@ -203,6 +194,42 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 		addrs = append(addrs, a)
 	}
 	return addrs, nil
+}
+
+// parseCNIArgs reads CNI_ARGS (K=V;K2=V2) and returns the requested
+// addresses. The key is IP as CNI's convention and host-local spell it, or
+// ip as this plugin's spec does; its value may list several addresses
+// separated by commas. Like host-local, any other key is an error unless
+// IgnoreUnknown is true.
+func parseCNIArgs(args string) ([]string, error) {
+	var ips, unknown []string
+	ignoreUnknown := false
+	for _, pair := range strings.Split(args, ";") {
+		key, value, ok := strings.Cut(pair, "=")
+		if !ok || strings.Contains(value, "=") {
+			return nil, fmt.Errorf("invalid pair %q", pair)
+		}
+		switch key {
+		case "IP", "ip":
+			for _, item := range strings.Split(value, ",") {
+				ips = append(ips, strings.TrimSpace(item))
+			}
+		case "IgnoreUnknown":
+			switch strings.ToLower(value) {
+			case "1", "true":
+				ignoreUnknown = true
+			case "0", "false":
+			default:
+				return nil, fmt.Errorf("IgnoreUnknown=%q is not a boolean (use 1 or true)", value)
+			}
+		default:
+			unknown = append(unknown, pair)
+		}
+	}
+	if len(unknown) > 0 && !ignoreUnknown {
+		return nil, fmt.Errorf("unknown arguments %q; this plugin knows IP and IgnoreUnknown (add IgnoreUnknown=1 to pass others through)", unknown)
+	}
+	return ips, nil
 }
 
 func loadEtcd(c *etcdConf) (Etcd, error) {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pluginPath is the plugin binary built once for this package's tests:
+// they drive it as a runtime does, through stdin, environment and exit
+// status.
+var pluginPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "etcd-ipam-plugin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginPath = filepath.Join(dir, "etcd")
+	build := exec.Command("go", "build", "-o", pluginPath, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the plugin:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// invocation is one execution of the plugin.
+type invocation struct {
+	Command     string
+	ContainerID string
+	IfName      string
+	Args        string
+	Config      string
+	Env         []string
+}
+
+type outcome struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+func run(t testing.TB, inv invocation) outcome {
+	t.Helper()
+	cmd := exec.Command(pluginPath)
+	cmd.Stdin = strings.NewReader(inv.Config)
+	env := []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + inv.Command, "CNI_PATH=" + filepath.Dir(pluginPath)}
+	if inv.ContainerID != "" {
+		env = append(env, "CNI_CONTAINERID="+inv.ContainerID)
+	}
+	ifName := inv.IfName
+	if ifName == "" {
+		ifName = "eth0"
+	}
+	env = append(env, "CNI_IFNAME="+ifName, "CNI_NETNS=/dev/null", "ETCD_IPAM_NODE_NAME=test-node")
+	if inv.Args != "" {
+		env = append(env, "CNI_ARGS="+inv.Args)
+	}
+	cmd.Env = append(env, inv.Env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	out := outcome{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		out.ExitCode = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running the plugin: %v", err)
+	}
+	return out
+}
+
+// cniError is the error JSON the plugin prints.
+type cniError struct {
+	CNIVersion string `json:"cniVersion"`
+	Code       uint   `json:"code"`
+	Msg        string `json:"msg"`
+	Details    string `json:"details"`
+}
+
+// mustFail runs inv, requires a CNI error with the given code, and returns it.
+func mustFail(t testing.TB, inv invocation, code uint) cniError {
+	t.Helper()
+	out := run(t, inv)
+	if out.ExitCode == 0 {
+		t.Fatalf("%s %s succeeded, want CNI error %d; stdout %s", inv.Command, inv.ContainerID, code, out.Stdout)
+	}
+	var e cniError
+	dec := json.NewDecoder(bytes.NewReader(out.Stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("%s: stdout is not CNI error JSON (%v): %q", inv.Command, err, out.Stdout)
+	}
+	if e.Code != code {
+		t.Fatalf("%s %s: error code %d (%s), want %d", inv.Command, inv.ContainerID, e.Code, e.Msg, code)
+	}
+	if e.Msg == "" || e.CNIVersion == "" {
+		t.Fatalf("%s: error JSON lacks msg or cniVersion: %+v", inv.Command, e)
+	}
+	return e
+}
+
+// mustSucceed runs inv and requires exit status 0.
+func mustSucceed(t testing.TB, inv invocation) []byte {
+	t.Helper()
+	out := run(t, inv)
+	if out.ExitCode != 0 {
+		t.Fatalf("%s %s failed (exit %d): %s %s", inv.Command, inv.ContainerID, out.ExitCode, out.Stdout, out.Stderr)
+	}
+	return out.Stdout
+}
