@@ -115,7 +115,6 @@ type etcdConf struct {
 	Timeout    string `json:"etcdTimeout"`
 }
 
-
 // Load parses the network configuration and CNI_ARGS.
 func Load(stdin []byte, cniArgs string) (*Network, error) {
 	if err := CheckJSON(stdin); err != nil {
