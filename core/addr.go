@@ -71,3 +71,37 @@ func distance(a, b netip.Addr) uint64 {
 	}
 	return lo + 1
 }
+
+// addOffset returns a+n, or false when that passes the family's last address.
+func addOffset(a netip.Addr, n uint64) (netip.Addr, bool) {
+	if a.Is4() {
+		b := a.As4()
+		v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		if n > 0xffffffff-v {
+			return netip.Addr{}, false
+		}
+		v += n
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+	}
+	b := a.As16()
+	var hi, lo uint64
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	sum := lo + n
+	if sum < lo {
+		if hi == ^uint64(0) {
+			return netip.Addr{}, false
+		}
+		hi++
+	}
+	lo = sum
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(hi)
+		b[8+i] = byte(lo)
+		hi >>= 8
+		lo >>= 8
+	}
+	return netip.AddrFrom16(b), true
+}

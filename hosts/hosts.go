@@ -31,4 +31,9 @@ type Core interface {
 	// RangeCapacities returns how many addresses each range of the set can
 	// hand out (saturating at the largest uint64).
 	RangeCapacities(set core.RangeSet) []uint64
+	// SegmentCapacity counts the addresses of a segment that could be
+	// handed out (all but the gateway).
+	SegmentCapacity(set core.RangeSet, seg core.Segment) uint64
+	// Split cuts a segment into at most parts consecutive segments.
+	Split(seg core.Segment, parts int) []core.Segment
 }

@@ -226,24 +226,77 @@ func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip
 	return picked, nil, nil
 }
 
-// maxResumes bounds the extra reads a search makes when long runs of taken
-// addresses follow the last reserved one.
-const maxResumes = 4096
+// Bounds on the extra reads a search makes when runs of taken addresses
+// follow the last reserved one: narrowRounds for the whole search,
+// splitParts segments counted per round trip, readableSpan the size below
+// which a segment is read key by key instead of counted.
+const (
+	narrowRounds = 64
+	splitParts   = 16
+	readableSpan = 48
+)
 
-// choose runs Choose, reading further segments while the core asks for them.
+// choose runs Choose. When the first reads end inside a run of taken
+// addresses, it counts the taken addresses of the remaining segments (one
+// round trip, a few bytes per segment) to find the first segment with room,
+// splits that segment and counts again until it is small enough to read,
+// then reads it. A full range set is recognised from the first count, and
+// a free address at the far end of a /16 after about five round trips.
 func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation, pick int) (core.Choice, error) {
 	choice := s.core.Choose(set, observed, pick)
-	for n := 0; !choice.Found && !choice.Exhausted && n < maxResumes; n++ {
-		more, _, err := s.net.Observe(ctx, [][]core.Segment{choice.Resume}, nil)
+	for round := 0; !choice.Found && !choice.Exhausted; round++ {
+		if round == narrowRounds {
+			return core.Choice{}, fmt.Errorf("searching range set %s: no answer after %d rounds of reads", set, narrowRounds)
+		}
+		remaining := choice.Resume
+		at, err := s.firstWithRoom(ctx, set, remaining)
+		if err != nil {
+			return core.Choice{}, err
+		}
+		if at < 0 {
+			return core.Choice{Exhausted: true}, nil
+		}
+		seg := remaining[at]
+		for s.core.SegmentCapacity(set, seg) > readableSpan {
+			parts := s.core.Split(seg, splitParts)
+			i, err := s.firstWithRoom(ctx, set, parts)
+			if err != nil {
+				return core.Choice{}, err
+			}
+			if i < 0 {
+				break // taken meanwhile: count the remaining segments again
+			}
+			seg = parts[i]
+		}
+		more, _, err := s.net.Observe(ctx, [][]core.Segment{{seg}}, nil)
 		if err != nil {
 			return core.Choice{}, err
 		}
 		choice = s.core.Choose(set, more[0], pick)
-	}
-	if !choice.Found && !choice.Exhausted {
-		return core.Choice{}, fmt.Errorf("searching range set %s: gave up after %d reads", set, maxResumes)
+		if !choice.Found {
+			choice = core.Choice{Resume: remaining[at:]}
+		}
 	}
 	return choice, nil
+}
+
+// firstWithRoom returns the index of the first segment that has a free
+// address, or -1, from one round trip of counts.
+func (s *Session) firstWithRoom(ctx context.Context, set core.RangeSet, segs []core.Segment) (int, error) {
+	spans := make([]store.Span, len(segs))
+	for i, seg := range segs {
+		spans[i] = store.Span{From: seg.From, To: seg.To}
+	}
+	counts, err := s.net.CountTaken(ctx, spans)
+	if err != nil {
+		return 0, err
+	}
+	for i, seg := range segs {
+		if uint64(counts[i]) < s.core.SegmentCapacity(set, seg) {
+			return i, nil
+		}
+	}
+	return -1, nil
 }
 
 // spread returns which free address an attempt takes: the first (as

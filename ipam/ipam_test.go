@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -333,5 +334,59 @@ func TestStatusReportsExhaustion(t *testing.T) {
 	mustAdd(t, s, "only")
 	if err := s.Status(ctx(t)); cniCode(err) != CodeStatusUnavailable {
 		t.Fatalf("STATUS on a full pool: %v, want code 50", err)
+	}
+}
+
+// fillExcept writes an allocation key for every address of set 0's first
+// range except the given ones, as if other containers held them.
+func fillExcept(t *testing.T, srv *etcdtest.Server, s *Session, free ...netip.Addr) {
+	t.Helper()
+	cli := srv.Client(t)
+	r := s.RangeSets()[0][0]
+	var ops []clientv3.Op
+	flush := func() {
+		if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ops = ops[:0]
+	}
+	for a := r.RangeStart; !r.RangeEnd.Less(a); a = a.Next() {
+		skip := a == r.Gateway
+		for _, f := range free {
+			skip = skip || a == f
+		}
+		if !skip {
+			ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+		}
+		if len(ops) == 100 {
+			flush()
+		}
+	}
+	if len(ops) > 0 {
+		flush()
+	}
+}
+
+// TestSearchAcrossLongTakenRuns checks that a search finds the one free
+// address far behind a long run of taken ones, and recognises a full pool,
+// by counting instead of reading every key.
+func TestSearchAcrossLongTakenRuns(t *testing.T) {
+	srv := etcdtest.Start(t)
+	s := openSession(t, testNetwork(srv, "long", []core.RangeSpec{{Subnet: "198.51.96.0/20"}}), "node-a")
+	hole := netip.MustParseAddr("198.51.107.200")
+	fillExcept(t, srv, s, hole)
+	if got := mustAdd(t, s, "finder"); got[0] != "198.51.107.200/20" {
+		t.Fatalf("ADD = %v, want the only free address %s", got, hole)
+	}
+	_, err := s.Add(ctx(t), "late", "eth0", nil)
+	if cniCode(err) != CodeExhausted {
+		t.Fatalf("ADD into a full /20: %v, want code %d", err, CodeExhausted)
+	}
+	if err := s.Del(ctx(t), "finder", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	// After a wrap the search starts right after the last reserved address.
+	if got := mustAdd(t, s, "again"); got[0] != "198.51.107.200/20" {
+		t.Fatalf("ADD after release = %v", got)
 	}
 }

@@ -55,3 +55,11 @@ func (Host) RangeCapacities(set core.RangeSet) []uint64 {
 	}
 	return out
 }
+
+// SegmentCapacity implements hosts.Core.
+func (Host) SegmentCapacity(set core.RangeSet, seg core.Segment) uint64 {
+	return set.SegmentCapacity(seg)
+}
+
+// Split implements hosts.Core.
+func (Host) Split(seg core.Segment, parts int) []core.Segment { return core.Split(seg, parts) }

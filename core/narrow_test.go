@@ -1,0 +1,83 @@
+package core
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestSplitCoversSegmentExactly(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		parts    int
+		want     int // number of parts
+	}{
+		{"198.51.100.2", "198.51.100.254", 16, 16},
+		{"198.51.100.2", "198.51.100.5", 16, 4},
+		{"198.51.100.7", "198.51.100.7", 16, 1},
+		{"2001:db8::1", "2001:db8::ffff:ffff:ffff:ffff", 16, 16},
+		{"::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 16, 16},
+		{"255.255.255.250", "255.255.255.255", 4, 4},
+	} {
+		seg := Segment{From: netip.MustParseAddr(tc.from), To: netip.MustParseAddr(tc.to)}
+		parts := Split(seg, tc.parts)
+		if len(parts) != tc.want {
+			t.Fatalf("Split(%s-%s, %d) gave %d parts, want %d", tc.from, tc.to, tc.parts, len(parts), tc.want)
+		}
+		if parts[0].From != seg.From || parts[len(parts)-1].To != seg.To {
+			t.Errorf("Split(%s-%s) does not start and end with the segment: %v", tc.from, tc.to, parts)
+		}
+		for i, p := range parts {
+			if p.To.Less(p.From) {
+				t.Errorf("part %d is empty: %v", i, p)
+			}
+			if i > 0 && parts[i-1].To.Next() != p.From {
+				t.Errorf("parts %d and %d are not adjacent: %v %v", i-1, i, parts[i-1], p)
+			}
+		}
+	}
+	if Split(Segment{From: netip.MustParseAddr("192.0.2.9"), To: netip.MustParseAddr("192.0.2.1")}, 4) != nil {
+		t.Error("Split of an empty segment returned parts")
+	}
+}
+
+func TestSegmentCapacityExcludesGateway(t *testing.T) {
+	set, err := CanonicalizeRangeSets([][]RangeSpec{{{Subnet: "192.0.2.0/24", RangeStart: "192.0.2.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from, to string
+		want     uint64
+	}{
+		{"192.0.2.1", "192.0.2.254", 253}, // .1 is the gateway
+		{"192.0.2.2", "192.0.2.254", 253},
+		{"192.0.2.1", "192.0.2.1", 0},
+		{"192.0.2.9", "192.0.2.8", 0},
+	} {
+		seg := Segment{From: netip.MustParseAddr(tc.from), To: netip.MustParseAddr(tc.to)}
+		if got := set[0].SegmentCapacity(seg); got != tc.want {
+			t.Errorf("SegmentCapacity(%s-%s) = %d, want %d", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestAddOffset(t *testing.T) {
+	for _, tc := range []struct {
+		a    string
+		n    uint64
+		want string
+		ok   bool
+	}{
+		{"192.0.2.250", 5, "192.0.2.255", true},
+		{"192.0.2.255", 1, "192.0.3.0", true},
+		{"255.255.255.255", 1, "", false},
+		{"2001:db8::ffff:ffff:ffff:ffff", 1, "2001:db8:0:1::", true},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 1, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1, "", false},
+	} {
+		got, ok := addOffset(netip.MustParseAddr(tc.a), tc.n)
+		if ok != tc.ok || (ok && got.String() != tc.want) {
+			t.Errorf("addOffset(%s, %d) = %v, %v; want %s, %v", tc.a, tc.n, got, ok, tc.want, tc.ok)
+		}
+	}
+}
