@@ -1,0 +1,27 @@
+# Recipes mirror the README's commands; CI runs `.ci/run`, which runs `just test`'s command.
+
+# Build the plugin and the CLI into ./bin.
+build:
+    go build -o bin/etcd ./frontend/cni
+    go build -o bin/etcd-ipam ./frontend/cli
+
+# The whole test suite (the README's second quick-start command).
+test:
+    go test ./...
+
+# The README's first quick-start command: the plugin against an embedded etcd.
+demo:
+    go run ./frontend/cli demo
+
+# A throwaway local etcd on loopback, until Ctrl-C.
+dev-etcd:
+    go run ./frontend/cli dev-etcd
+
+# Formatting and vet, as CI checks them.
+lint:
+    test -z "$(gofmt -l $(git ls-files '*.go'))"
+    go vet ./...
+
+# What CI runs.
+ci:
+    bash .ci/run
