@@ -55,11 +55,7 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 	if opts.Node == "" {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, "the node name is empty; set ipam \"nodeName\" or ETCD_IPAM_NODE_NAME", "")
 	}
-	cli, err := store.Dial(store.DialConfig{
-		Endpoints: conf.Etcd.Endpoints, CertFile: conf.Etcd.CertFile, KeyFile: conf.Etcd.KeyFile,
-		CAFile: conf.Etcd.CAFile, Username: conf.Etcd.Username, Password: conf.Etcd.Password,
-		Timeout: conf.Etcd.Timeout,
-	})
+	cli, err := store.Dial(conf.Etcd)
 	if err != nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}

@@ -4,31 +4,20 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-)
 
-// Endpoint settings for Dial.
-type DialConfig struct {
-	Endpoints []string
-	CertFile  string
-	KeyFile   string
-	CAFile    string
-	Username  string
-	Password  string
-	// Timeout bounds connecting and authenticating.
-	Timeout time.Duration
-}
+	"github.com/etcd-cni/etcd-ipam/config"
+)
 
 // Dial returns an etcd client. With https:// endpoints it verifies the
 // server against CAFile and presents the client certificate; it never falls
 // back to plaintext. With http:// endpoints the TLS files are not read.
 // Dial itself does not wait for etcd: the first request does, bounded by its
 // context.
-func Dial(cfg DialConfig) (*clientv3.Client, error) {
+func Dial(cfg config.Etcd) (*clientv3.Client, error) {
 	cc := clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.Timeout,
@@ -36,13 +25,7 @@ func Dial(cfg DialConfig) (*clientv3.Client, error) {
 		Password:    cfg.Password,
 		Logger:      zap.NewNop(),
 	}
-	secure := false
-	for _, ep := range cfg.Endpoints {
-		if strings.HasPrefix(ep, "https://") {
-			secure = true
-		}
-	}
-	if secure {
+	if cfg.Secure() {
 		for _, f := range []struct{ key, path string }{
 			{"etcdCertFile", cfg.CertFile}, {"etcdKeyFile", cfg.KeyFile}, {"etcdTrustedCAFileFile", cfg.CAFile},
 		} {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -53,11 +54,11 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 	}
 	var snap Snapshot
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		att, err := decodeAttachment(kvs[0].Value)
+		att, err := decodeStored(kvs[0])
 		if err != nil {
-			return Snapshot{}, fmt.Errorf("attachment %s: %w", kvs[0].Key, err)
+			return Snapshot{}, err
 		}
-		snap.Attachment = &StoredAttachment{Attachment: att, CreateRevision: kvs[0].CreateRevision, ModRevision: kvs[0].ModRevision}
+		snap.Attachment = &att
 	}
 	snap.LastReserved = make([]netip.Addr, rangeSets)
 	for i := 0; i < rangeSets; i++ {
@@ -149,10 +150,12 @@ func (n *Network) readTxn(ctx context.Context, ops []clientv3.Op) ([]*clientv3.G
 	return out, nil
 }
 
-func decodeAttachment(b []byte) (Attachment, error) {
+// decodeStored reads an attachment key with the revisions that let a later
+// transaction check it is unchanged.
+func decodeStored(kv *mvccpb.KeyValue) (StoredAttachment, error) {
 	var att Attachment
-	if err := json.Unmarshal(b, &att); err != nil {
-		return Attachment{}, fmt.Errorf("unreadable attachment record: %w", err)
+	if err := json.Unmarshal(kv.Value, &att); err != nil {
+		return StoredAttachment{}, fmt.Errorf("attachment %s is unreadable: %w", kv.Key, err)
 	}
-	return att, nil
+	return StoredAttachment{Attachment: att, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}, nil
 }

@@ -16,11 +16,11 @@ func (n *Network) Attachment(ctx context.Context, containerID, ifName string) (*
 	if len(resp.Kvs) == 0 {
 		return nil, nil
 	}
-	att, err := decodeAttachment(resp.Kvs[0].Value)
+	att, err := decodeStored(resp.Kvs[0])
 	if err != nil {
-		return nil, fmt.Errorf("attachment %s: %w", resp.Kvs[0].Key, err)
+		return nil, err
 	}
-	return &StoredAttachment{Attachment: att, CreateRevision: resp.Kvs[0].CreateRevision, ModRevision: resp.Kvs[0].ModRevision}, nil
+	return &att, nil
 }
 
 // Attachments lists every attachment of the network.
@@ -31,11 +31,11 @@ func (n *Network) Attachments(ctx context.Context) ([]StoredAttachment, error) {
 	}
 	out := make([]StoredAttachment, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		att, err := decodeAttachment(kv.Value)
+		att, err := decodeStored(kv)
 		if err != nil {
-			return nil, fmt.Errorf("attachment %s: %w", kv.Key, err)
+			return nil, err
 		}
-		out = append(out, StoredAttachment{Attachment: att, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision})
+		out = append(out, att)
 	}
 	return out, nil
 }

@@ -57,11 +57,11 @@ func (n *Network) Reserve(ctx context.Context, att Attachment) (Outcome, error) 
 	}
 	var out Outcome
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		existing, err := decodeAttachment(kvs[0].Value)
+		existing, err := decodeStored(kvs[0])
 		if err != nil {
-			return Outcome{}, fmt.Errorf("attachment %s: %w", kvs[0].Key, err)
+			return Outcome{}, err
 		}
-		out.Existing = &StoredAttachment{Attachment: existing, CreateRevision: kvs[0].CreateRevision, ModRevision: kvs[0].ModRevision}
+		out.Existing = &existing
 	}
 	for i, ip := range att.IPs {
 		if len(resp.Responses[1+i].GetResponseRange().Kvs) > 0 {

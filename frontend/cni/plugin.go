@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -74,82 +75,72 @@ func (p *plugin) core(conf *config.Network) (hosts.Core, error) {
 }
 
 func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
+	return p.withSession(args, func(ctx context.Context, conf *config.Network, s *ipam.Session) error {
+		result := &current.Result{CNIVersion: current.ImplementedSpecVersion}
+		if conf.ResolvConf != "" {
+			dns, err := parseResolvConf(conf.ResolvConf)
+			if err != nil {
+				return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix or remove ipam \"resolvConf\"")
+			}
+			result.DNS = dns
+		}
+		ips, err := s.Add(ctx, args.ContainerID, args.IfName, conf.Requested)
+		if err != nil {
+			return err
+		}
+		for _, ip := range ips {
+			cfg := &current.IPConfig{
+				Address: net.IPNet{IP: ip.Address.Addr().AsSlice(), Mask: net.CIDRMask(ip.Address.Bits(), ip.Address.Addr().BitLen())},
+			}
+			if ip.Gateway.IsValid() {
+				cfg.Gateway = ip.Gateway.AsSlice()
+			}
+			result.IPs = append(result.IPs, cfg)
+		}
+		result.Routes = conf.Routes
+		return types.PrintResult(result, conf.CNIVersion)
+	})
+}
+
+// withSession opens a session for args and runs op under the session's
+// deadline.
+func (p *plugin) withSession(args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session) error) error {
 	conf, s, err := p.open(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	result := &current.Result{CNIVersion: current.ImplementedSpecVersion}
-	if conf.ResolvConf != "" {
-		dns, err := parseResolvConf(conf.ResolvConf)
-		if err != nil {
-			return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix or remove ipam \"resolvConf\"")
-		}
-		result.DNS = dns
-	}
 	ctx, cancel := s.Context(context.Background())
 	defer cancel()
-	ips, err := s.Add(ctx, args.ContainerID, args.IfName, conf.Requested)
-	if err != nil {
-		return err
-	}
-	for _, ip := range ips {
-		cfg := &current.IPConfig{
-			Address: net.IPNet{IP: ip.Address.Addr().AsSlice(), Mask: net.CIDRMask(ip.Address.Bits(), ip.Address.Addr().BitLen())},
-		}
-		if ip.Gateway.IsValid() {
-			cfg.Gateway = ip.Gateway.AsSlice()
-		}
-		result.IPs = append(result.IPs, cfg)
-	}
-	result.Routes = conf.Routes
-	return types.PrintResult(result, conf.CNIVersion)
+	return op(ctx, conf, s)
 }
 
 func (p *plugin) cmdDel(args *skel.CmdArgs) error {
-	_, s, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ctx, cancel := s.Context(context.Background())
-	defer cancel()
-	return s.Del(ctx, args.ContainerID, args.IfName)
+	return p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
+		return s.Del(ctx, args.ContainerID, args.IfName)
+	})
 }
 
 func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
-	_, s, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ctx, cancel := s.Context(context.Background())
-	defer cancel()
-	return s.Check(ctx, args.ContainerID, args.IfName)
+	return p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
+		return s.Check(ctx, args.ContainerID, args.IfName)
+	})
 }
 
 func (p *plugin) cmdGC(args *skel.CmdArgs) error {
-	conf, s, err := p.open(args)
-	if err != nil {
+	return p.withSession(args, func(ctx context.Context, conf *config.Network, s *ipam.Session) error {
+		_, err := s.GC(ctx, conf.ValidAttachments)
 		return err
-	}
-	defer s.Close()
-	ctx, cancel := s.Context(context.Background())
-	defer cancel()
-	_, err = s.GC(ctx, conf.ValidAttachments)
-	return err
+	})
 }
 
 func (p *plugin) cmdStatus(args *skel.CmdArgs) error {
-	_, s, err := p.open(args)
-	if err != nil {
-		if e, ok := err.(*types.Error); ok && e.Code == types.ErrInvalidNetworkConfig {
-			return e
-		}
-		return types.NewError(ipam.CodeStatusUnavailable, err.Error(), "")
+	err := p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
+		return s.Status(ctx)
+	})
+	var e *types.Error
+	if err == nil || (errors.As(err, &e) && (e.Code == types.ErrInvalidNetworkConfig || e.Code == ipam.CodeStatusUnavailable)) {
+		return err
 	}
-	defer s.Close()
-	ctx, cancel := s.Context(context.Background())
-	defer cancel()
-	return s.Status(ctx)
+	return types.NewError(ipam.CodeStatusUnavailable, err.Error(), "")
 }
