@@ -5,8 +5,8 @@ package tmpdeps
 
 import (
 	_ "github.com/containernetworking/cni/libcni"
-	_ "github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 	_ "github.com/containernetworking/plugins/pkg/link"
+	_ "github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 	_ "github.com/ory/dockertest/v3"
 	_ "github.com/tetratelabs/wazero"
 	_ "go.etcd.io/etcd/server/v3/etcdmain"
