@@ -1,5 +1,7 @@
 package core
 
+import "net/netip"
+
 // When a search meets a long run of taken addresses, reading them key by key
 // would cost one round trip per few dozen addresses. Instead the store
 // counts the taken addresses of whole segments (a count costs the same
@@ -49,4 +51,30 @@ func Split(seg Segment, parts int) []Segment {
 		from = to.Next()
 	}
 	return out
+}
+
+// Spot returns the address at position seed, modulo the number of
+// addresses in the set, counting through its ranges in order. Allocators
+// that race on the same network start their search at spots drawn from
+// different seeds, so that they do not all try the same next address.
+func (s RangeSet) Spot(seed uint64) netip.Addr {
+	var total uint64
+	for _, r := range s {
+		size := distance(r.RangeStart, r.RangeEnd)
+		if total+size < total {
+			total = ^uint64(0)
+			break
+		}
+		total += size
+	}
+	k := seed % total
+	for _, r := range s {
+		size := distance(r.RangeStart, r.RangeEnd)
+		if k < size {
+			a, _ := addOffset(r.RangeStart, k)
+			return a
+		}
+		k -= size
+	}
+	return s[0].RangeStart
 }

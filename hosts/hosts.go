@@ -36,4 +36,6 @@ type Core interface {
 	SegmentCapacity(set core.RangeSet, seg core.Segment) uint64
 	// Split cuts a segment into at most parts consecutive segments.
 	Split(seg core.Segment, parts int) []core.Segment
+	// Spot returns the set's address at position seed (modulo its size).
+	Spot(set core.RangeSet, seed uint64) netip.Addr
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -42,6 +43,8 @@ type Options struct {
 	Node string
 	// Now is the clock used to stamp allocations; time.Now when nil.
 	Now func() time.Time
+	// DialOptions are passed to the etcd client (instrumentation).
+	DialOptions []grpc.DialOption
 }
 
 // Open validates the network's range sets and connects to etcd. Close the
@@ -55,7 +58,7 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 	if opts.Node == "" {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, "the node name is empty; set ipam \"nodeName\" or ETCD_IPAM_NODE_NAME", "")
 	}
-	cli, err := store.Dial(conf.Etcd)
+	cli, err := store.Dial(conf.Etcd, opts.DialOptions...)
 	if err != nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
@@ -123,17 +126,18 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		return snap.Attachment.IPs, nil
 	}
 	perSet, unmatched := s.core.AssignRequested(s.sets, requested)
+	now := s.now().UTC().Truncate(time.Millisecond)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		picked, failure, err := s.pick(ctx, snap.LastReserved, perSet, spread(containerID, attempt))
+		picked, failure, err := s.pick(ctx, s.searchStarts(snap.LastReserved, containerID, attempt, now), perSet)
 		if err != nil {
 			return nil, err
 		}
 		if failure != nil || len(unmatched) > 0 {
 			// host-local keeps the round-robin position of every range set
 			// that succeeded before the failure.
-			advanced := make(map[int]netip.Addr, len(picked))
+			advanced := make(map[int]store.Position, len(picked))
 			for i, p := range picked {
-				advanced[i] = p.Address.Addr()
+				advanced[i] = store.Position{Addr: p.Address.Addr(), Node: s.node, At: now}
 			}
 			if err := s.net.AdvanceLastReserved(ctx, advanced); err != nil {
 				return nil, err
@@ -143,10 +147,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			}
 			return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s is in no range set of network %q", joinAddrs(unmatched), s.name))
 		}
-		att := store.Attachment{
-			ContainerID: containerID, IfName: ifName, Node: s.node,
-			Created: s.now().UTC().Truncate(time.Millisecond), IPs: picked,
-		}
+		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now, IPs: picked}
 		outcome, err := s.net.Reserve(ctx, att)
 		if err != nil {
 			return nil, err
@@ -173,7 +174,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 // pick chooses one address per range set, in order. It stops at the first
 // range set that cannot give one and returns that failure together with the
 // addresses chosen before it.
-func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip.Addr, pick int) ([]store.AttachedAddr, *types.Error, error) {
+func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip.Addr) ([]store.AttachedAddr, *types.Error, error) {
 	searches := make([][]core.Segment, len(s.sets))
 	var wanted []netip.Addr
 	for i, set := range s.sets {
@@ -203,7 +204,7 @@ func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip
 			taken = taken[1:]
 			rangeIdx = idx
 		} else {
-			choice, err := s.choose(ctx, set, observed[i], pick)
+			choice, err := s.choose(ctx, set, observed[i])
 			if err != nil {
 				return nil, nil, err
 			}
@@ -229,7 +230,7 @@ func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip
 const (
 	narrowRounds = 64
 	splitParts   = 16
-	readableSpan = 48
+	readableSpan = 30
 )
 
 // choose runs Choose. When the first reads end inside a run of taken
@@ -238,7 +239,8 @@ const (
 // splits that segment and counts again until it is small enough to read,
 // then reads it. A full range set is recognised from the first count, and
 // a free address at the far end of a /16 after about five round trips.
-func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation, pick int) (core.Choice, error) {
+func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation) (core.Choice, error) {
+	const pick = 0 // the first free address in search order, as host-local
 	choice := s.core.Choose(set, observed, pick)
 	for round := 0; !choice.Found && !choice.Exhausted; round++ {
 		if round == narrowRounds {
@@ -295,18 +297,31 @@ func (s *Session) firstWithRoom(ctx context.Context, set core.RangeSet, segs []c
 	return -1, nil
 }
 
-// spread returns which free address an attempt takes: the first (as
-// host-local would) on the first attempt, and after a lost race one of the
-// next few, chosen by container ID, so that allocators that collided do not
-// collide again on the same address.
-func spread(containerID string, attempt int) int {
-	if attempt == 0 {
-		return 0
+// burstWindow is how recently another node must have moved a range set's
+// round-robin position for this ADD to assume that nodes are allocating on
+// the network at the same moment.
+const burstWindow = 2 * time.Second
+
+// searchStarts returns where each range set's search starts. Normally that
+// is the set's round-robin position, exactly as host-local. When another
+// node moved the position within burstWindow, or after this ADD lost a race
+// for an address, the search starts instead at a spot drawn from the
+// container ID, node and attempt, so that allocators racing on one network
+// spread over the pool instead of all trying the same next address. A
+// single node therefore always follows host-local's order.
+func (s *Session) searchStarts(positions []store.Position, containerID string, attempt int, now time.Time) []netip.Addr {
+	starts := make([]netip.Addr, len(positions))
+	for i, p := range positions {
+		burst := p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow
+		if attempt == 0 && !burst {
+			starts[i] = p.Addr
+			continue
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d", containerID, s.node, attempt, i)
+		starts[i] = s.core.Spot(s.sets[i], h.Sum64())
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(containerID))
-	window := min(4*attempt, 64)
-	return int((h.Sum32() + uint32(attempt)*2654435761) % uint32(window))
+	return starts
 }
 
 func joinAddrs(addrs []netip.Addr) string {

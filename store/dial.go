@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 )
@@ -17,13 +18,17 @@ import (
 // back to plaintext. With http:// endpoints the TLS files are not read.
 // Dial itself does not wait for etcd: the first request does, bounded by its
 // context.
-func Dial(cfg config.Etcd) (*clientv3.Client, error) {
+//
+// extra dial options are for instrumentation, such as the tests' counting
+// of round trips.
+func Dial(cfg config.Etcd, extra ...grpc.DialOption) (*clientv3.Client, error) {
 	cc := clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.Timeout,
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		Logger:      zap.NewNop(),
+		DialOptions: extra,
 	}
 	if cfg.Secure() {
 		for _, f := range []struct{ key, path string }{

@@ -36,9 +36,10 @@ func (n *Network) Prefix() string { return n.keys.prefix }
 type Snapshot struct {
 	// Attachment is the container's current attachment, nil if none.
 	Attachment *StoredAttachment
-	// LastReserved holds each range set's last reserved address (zero when
-	// the set has reserved nothing yet or the value is unreadable).
-	LastReserved []netip.Addr
+	// LastReserved holds each range set's round-robin position (a zero
+	// Addr when the set has reserved nothing yet or the value is
+	// unreadable).
+	LastReserved []Position
 }
 
 // Snapshot reads the attachment of (containerID, ifName) and the
@@ -60,14 +61,10 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 		}
 		snap.Attachment = &att
 	}
-	snap.LastReserved = make([]netip.Addr, rangeSets)
+	snap.LastReserved = make([]Position, rangeSets)
 	for i := 0; i < rangeSets; i++ {
 		if kvs := resp.Responses[1+i].GetResponseRange().Kvs; len(kvs) > 0 {
-			// An unreadable value only costs round-robin order once, as in
-			// host-local; it never affects which addresses are free.
-			if a, err := netip.ParseAddr(string(kvs[0].Value)); err == nil {
-				snap.LastReserved[i] = a
-			}
+			snap.LastReserved[i] = decodePosition(kvs[0].Value)
 		}
 	}
 	return snap, nil
@@ -76,8 +73,8 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 // Read limits for Observe: the first segment of a search usually holds the
 // answer, the later ones matter only after a wrap-around.
 const (
-	firstSegmentLimit = 64
-	laterSegmentLimit = 16
+	firstSegmentLimit = 32
+	laterSegmentLimit = 8
 )
 
 // Observe reads, in one transaction, the taken addresses of each range
@@ -148,6 +145,21 @@ func (n *Network) readTxn(ctx context.Context, ops []clientv3.Op) ([]*clientv3.G
 		}
 	}
 	return out, nil
+}
+
+// decodePosition reads a round-robin position: JSON as Reserve writes it,
+// or a bare address as an operator may write it by hand. An unreadable
+// value only costs round-robin order once, as in host-local; it never
+// affects which addresses are free.
+func decodePosition(b []byte) Position {
+	var p Position
+	if json.Unmarshal(b, &p) == nil && p.Addr.IsValid() {
+		return p
+	}
+	if a, err := netip.ParseAddr(strings.TrimSpace(string(b))); err == nil {
+		return Position{Addr: a.Unmap()}
+	}
+	return Position{}
 }
 
 // decodeStored reads an attachment key with the revisions that let a later

@@ -39,3 +39,12 @@ type StoredAttachment struct {
 	CreateRevision int64
 	ModRevision    int64
 }
+
+// Position is the value of a last-reserved/<range set> key: the range set's
+// round-robin position, and who moved it when, so that an allocator can
+// tell that other nodes are allocating on the network right now.
+type Position struct {
+	Addr netip.Addr `json:"ip"`
+	Node string     `json:"node,omitempty"`
+	At   time.Time  `json:"at,omitzero"`
+}

@@ -42,10 +42,14 @@ func (n *Network) Reserve(ctx context.Context, att Attachment) (Outcome, error) 
 		if err != nil {
 			return Outcome{}, fmt.Errorf("encoding allocation: %w", err)
 		}
+		position, err := json.Marshal(Position{Addr: addr, Node: att.Node, At: att.Created})
+		if err != nil {
+			return Outcome{}, fmt.Errorf("encoding round-robin position: %w", err)
+		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
 		puts = append(puts,
 			clientv3.OpPut(n.keys.ip(addr), string(value)),
-			clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), addr.String()))
+			clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), string(position)))
 		elseOps = append(elseOps, clientv3.OpGet(n.keys.ip(addr), clientv3.WithKeysOnly()))
 	}
 	resp, err := n.cli.Txn(ctx).If(cmps...).Then(puts...).Else(elseOps...).Commit()
@@ -75,13 +79,17 @@ func (n *Network) Reserve(ctx context.Context, att Attachment) (Outcome, error) 
 // anything. host-local leaves a range set's position advanced when a later
 // range set of the same ADD fails; doing the same keeps the two plugins'
 // address sequences identical.
-func (n *Network) AdvanceLastReserved(ctx context.Context, last map[int]netip.Addr) error {
+func (n *Network) AdvanceLastReserved(ctx context.Context, last map[int]Position) error {
 	if len(last) == 0 {
 		return nil
 	}
 	ops := make([]clientv3.Op, 0, len(last))
-	for set, addr := range last {
-		ops = append(ops, clientv3.OpPut(n.keys.lastReserved(set), addr.String()))
+	for set, pos := range last {
+		value, err := json.Marshal(pos)
+		if err != nil {
+			return fmt.Errorf("encoding round-robin position: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(n.keys.lastReserved(set), string(value)))
 	}
 	if _, err := n.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 		return fmt.Errorf("recording round-robin position in network %q: %w", n.name, err)

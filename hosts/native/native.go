@@ -63,3 +63,6 @@ func (Host) SegmentCapacity(set core.RangeSet, seg core.Segment) uint64 {
 
 // Split implements hosts.Core.
 func (Host) Split(seg core.Segment, parts int) []core.Segment { return core.Split(seg, parts) }
+
+// Spot implements hosts.Core.
+func (Host) Spot(set core.RangeSet, seed uint64) netip.Addr { return set.Spot(seed) }

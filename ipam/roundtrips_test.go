@@ -1,0 +1,109 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// wire counts the etcd requests a session makes and the bytes it receives.
+type wire struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	received int
+}
+
+func (w *wire) interceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[method]++
+	if m, ok := reply.(proto.Message); ok {
+		w.received += proto.Size(m)
+	}
+	return err
+}
+
+// measure returns the KV requests and received bytes of op.
+func (w *wire) measure(op func()) (requests, received int) {
+	w.mu.Lock()
+	w.calls, w.received = map[string]int{}, 0
+	w.mu.Unlock()
+	op()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for method, n := range w.calls {
+		if method == "/etcdserverpb.KV/Txn" || method == "/etcdserverpb.KV/Range" || method == "/etcdserverpb.KV/Put" || method == "/etcdserverpb.KV/DeleteRange" {
+			requests += n
+		}
+	}
+	return requests, w.received
+}
+
+// TestRoundTripsStayConstant checks the design's promise: an uncontended
+// ADD is three etcd requests (two reads, one write) and a DEL two, and the
+// bytes an ADD reads do not grow with the number of allocations.
+func TestRoundTripsStayConstant(t *testing.T) {
+	srv := etcdtest.Start(t)
+	conf := testNetwork(srv, "wire",
+		[]core.RangeSpec{{Subnet: "198.51.96.0/20"}},
+		[]core.RangeSpec{{Subnet: "2001:db8:5::/64"}})
+	w := &wire{calls: map[string]int{}}
+	s, err := Open(conf, Options{Core: native.New(), Node: "node-a", DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(w.interceptor)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	addCost := func(id string) (int, int) {
+		return w.measure(func() { mustAdd(t, s, id) })
+	}
+	emptyRequests, emptyBytes := addCost("first")
+	if emptyRequests != 3 {
+		t.Errorf("ADD into an empty pool made %d etcd requests, want 3", emptyRequests)
+	}
+	delRequests, _ := w.measure(func() {
+		if err := s.Del(ctx(t), "first", "eth0"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if delRequests != 2 {
+		t.Errorf("DEL made %d etcd requests, want 2", delRequests)
+	}
+
+	// Fill 90% of the /20 directly, then free every tenth address so the
+	// pool is fragmented the way churn leaves it.
+	fillExcept(t, srv, s)
+	var holes int
+	cli := srv.Client(t)
+	r := s.RangeSets()[0][0]
+	for a, i := r.RangeStart.Next(), 0; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
+		if i%10 == 0 {
+			if _, err := cli.Delete(ctx(t), s.Store().Prefix()+"ips/"+store.AddrKey(a)); err != nil {
+				t.Fatal(err)
+			}
+			holes++
+		}
+	}
+	for i := 0; i < 20; i++ {
+		requests, bytes := addCost(fmt.Sprintf("busy-%d", i))
+		if requests != 3 {
+			t.Errorf("ADD %d into a 90%%-full pool made %d etcd requests, want 3", i, requests)
+		}
+		// The store reads at most 32 + 8 address keys per range set,
+		// whatever the pool holds: about 3 KiB here.
+		if bytes > 4096 {
+			t.Errorf("ADD %d into a 90%%-full pool read %d bytes, want at most 4 KiB (an empty pool: %d)", i, bytes, emptyBytes)
+		}
+	}
+	t.Logf("bytes received per ADD: empty pool %d; %d holes left in a full /20", emptyBytes, holes)
+}
