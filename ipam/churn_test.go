@@ -23,7 +23,7 @@ import (
 func TestConcurrentChurnKeepsStateConsistent(t *testing.T) {
 	srv := etcdtest.Start(t)
 	conf := testNetwork(srv, "churn",
-		[]core.RangeSpec{{Subnet: "198.51.100.0/27"}}, // 29 addresses
+		[]core.RangeSpec{{Subnet: "198.51.100.0/27"}},  // 29 addresses
 		[]core.RangeSpec{{Subnet: "2001:db8:7::/124"}}) // 14 addresses
 	const nodes, opsPerNode = 6, 60
 	var wg sync.WaitGroup
