@@ -198,7 +198,8 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 // parseCNIArgs reads CNI_ARGS (K=V;K2=V2) and returns the requested
 // addresses. The key is IP as CNI's convention and host-local spell it, or
 // ip as this plugin's spec does; its value may list several addresses
-// separated by commas. Like host-local, any other key is an error unless
+// separated by commas. Like host-local, the last IP key counts, an empty
+// value requests nothing, and any other key is an error unless
 // IgnoreUnknown is true.
 func parseCNIArgs(args string) ([]string, error) {
 	var ips, unknown []string
@@ -210,8 +211,13 @@ func parseCNIArgs(args string) ([]string, error) {
 		}
 		switch key {
 		case "IP", "ip":
+			// As with host-local, a repeated key replaces the earlier
+			// one, and an empty value requests nothing.
+			ips = nil
 			for _, item := range strings.Split(value, ",") {
-				ips = append(ips, strings.TrimSpace(item))
+				if item = strings.TrimSpace(item); item != "" {
+					ips = append(ips, item)
+				}
 			}
 		case "IgnoreUnknown":
 			switch strings.ToLower(value) {

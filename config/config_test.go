@@ -57,9 +57,16 @@ func TestLoadRequestedAddresses(t *testing.T) {
 	if fmt.Sprint(n.Requested) != fmt.Sprint(want) {
 		t.Errorf("requested %v, want %v (CNI_ARGS, args, runtimeConfig)", n.Requested, want)
 	}
-	n, err = Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "ip=192.0.2.9")
-	if err != nil || len(n.Requested) != 1 || n.Requested[0] != netip.MustParseAddr("192.0.2.9") {
-		t.Errorf("lowercase ip=: %v %v", n, err)
+	for args, want := range map[string]string{
+		"ip=192.0.2.9":              "[192.0.2.9]",
+		"IP=192.0.2.5;IP=192.0.2.6": "[192.0.2.6]", // the last key counts, as in host-local
+		"IP=":                       "[]",          // requests nothing, as in host-local
+		"IP=192.0.2.5;ip=":          "[]",
+	} {
+		n, err = Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), args)
+		if err != nil || fmt.Sprint(n.Requested) != want {
+			t.Errorf("CNI_ARGS %q: requested %v (%v), want %s", args, n.Requested, err, want)
+		}
 	}
 }
 
