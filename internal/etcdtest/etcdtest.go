@@ -10,6 +10,7 @@
 package etcdtest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -52,6 +54,9 @@ type Server struct {
 	// show only real trouble.
 	muted    *atomic.Bool
 	stopOnce sync.Once
+	// clientTLS is what Client presents to a server started by StartTLS;
+	// nil for a plaintext server.
+	clientTLS *tls.Config
 }
 
 // Start starts a fresh embedded etcd for one test, in a data directory from
@@ -74,10 +79,16 @@ func Start(t testing.TB) *Server {
 // data there is reused) and the caller must Close it. Removing dir is left to
 // the caller too.
 func StartServer(dir string) (*Server, error) {
+	return startServer(dir, nil)
+}
+
+// startServer starts etcd with its data in dir, plaintext or (with
+// clientTLS) https only, retrying when a picked port was taken meanwhile.
+func startServer(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
 	var err error
 	for range portAttempts {
 		var s *Server
-		s, err = startOnce(dir)
+		s, err = startOnce(dir, clientTLS)
 		if err == nil {
 			return s, nil
 		}
@@ -91,13 +102,19 @@ func StartServer(dir string) (*Server, error) {
 	return nil, fmt.Errorf("starting embedded etcd: no free loopback ports after %d attempts: %w", portAttempts, err)
 }
 
-// startOnce makes one attempt to start etcd on freshly picked ports.
-func startOnce(dir string) (*Server, error) {
+// startOnce makes one attempt to start etcd on freshly picked ports. With
+// clientTLS set, clients must speak TLS to it and present a certificate
+// signed by clientTLS.TrustedCAFile.
+func startOnce(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	clientURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
+	scheme := "http"
+	if clientTLS != nil {
+		scheme = "https"
+	}
+	clientURL := url.URL{Scheme: scheme, Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
 	peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
 
 	muted := new(atomic.Bool)
@@ -133,6 +150,9 @@ func startOnce(dir string) (*Server, error) {
 	// log "failed to update storage version: missing term information"
 	// at error level; committing sooner removes that race and its noise.
 	cfg.BackendBatchInterval = 5 * time.Millisecond
+	if clientTLS != nil {
+		cfg.ClientTLSInfo = *clientTLS
+	}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -219,13 +239,15 @@ func (c mutableCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 // plugin's "etcdURL" and clientv3 endpoints expect it.
 func (s *Server) Endpoint() string { return s.endpoint }
 
-// Client returns a client of this server with a 5 s dial timeout, closed
+// Client returns a client of this server with a 5 s dial timeout (over
+// TLS, with the client certificate, for a server from StartTLS), closed
 // when the test ends (before the server stops, as cleanups run in reverse).
 func (s *Server) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{s.endpoint},
 		DialTimeout: clientDialTimeout,
+		TLS:         s.clientTLS,
 		// Warnings such as retries after Stop are expected in tests
 		// that stop etcd on purpose; real errors still show.
 		Logger: zap.New(zapcore.NewCore(
