@@ -52,9 +52,16 @@ type outcome struct {
 
 func run(t testing.TB, inv invocation) outcome {
 	t.Helper()
-	cmd := exec.Command(pluginPath)
+	return runBinary(t, pluginPath, inv)
+}
+
+// runBinary executes a plugin binary (ours, or host-local for comparison)
+// as a runtime does.
+func runBinary(t testing.TB, bin string, inv invocation) outcome {
+	t.Helper()
+	cmd := exec.Command(bin)
 	cmd.Stdin = strings.NewReader(inv.Config)
-	env := []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + inv.Command, "CNI_PATH=" + filepath.Dir(pluginPath)}
+	env := []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + inv.Command, "CNI_PATH=" + filepath.Dir(bin)}
 	if inv.ContainerID != "" {
 		env = append(env, "CNI_CONTAINERID="+inv.ContainerID)
 	}
@@ -74,7 +81,7 @@ func run(t testing.TB, inv invocation) outcome {
 	if exitErr, ok := err.(*exec.ExitError); ok {
 		out.ExitCode = exitErr.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running the plugin: %v", err)
+		t.Fatalf("running %s: %v", bin, err)
 	}
 	return out
 }

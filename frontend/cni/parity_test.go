@@ -73,36 +73,6 @@ func hostLocalPath(t testing.TB) string {
 	return hostLocalBin
 }
 
-// runBinary executes one plugin binary as a runtime does, with the same
-// environment that run gives the plugin under test.
-func runBinary(t testing.TB, bin string, inv invocation) outcome {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Stdin = strings.NewReader(inv.Config)
-	ifName := inv.IfName
-	if ifName == "" {
-		ifName = "eth0"
-	}
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + inv.Command, "CNI_PATH=" + filepath.Dir(bin),
-		"CNI_CONTAINERID=" + inv.ContainerID, "CNI_IFNAME=" + ifName, "CNI_NETNS=/dev/null",
-		"ETCD_IPAM_NODE_NAME=test-node",
-	}
-	if inv.Args != "" {
-		cmd.Env = append(cmd.Env, "CNI_ARGS="+inv.Args)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	out := outcome{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		out.ExitCode = exitErr.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %s: %v", bin, err)
-	}
-	return out
-}
-
 // parityRange is one range of a configuration, written as in the JSON
 // (empty fields are left out, so that both plugins apply their defaults).
 type parityRange struct {
