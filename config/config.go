@@ -8,6 +8,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,11 +98,50 @@ type ipamConf struct {
 	RangeEnd   string             `json:"rangeEnd"`
 	Gateway    string             `json:"gateway"`
 	Ranges     [][]core.RangeSpec `json:"ranges"`
-	Routes     []*types.Route     `json:"routes"`
+	Routes     []*routeConf       `json:"routes"`
 	ResolvConf string             `json:"resolvConf"`
 	NodeName   string             `json:"nodeName"`
 	Core       string             `json:"core"`
 	Etcd       *etcdConf          `json:"etcdConfig"`
+}
+
+// routeConf is one entry of ipam "routes". CNI's own decoder of a route
+// reports a "dst" that is not a CIDR (or a "gw" that is not an address)
+// without saying where; routeError keeps the route's text so that the
+// message can give its line and column.
+type routeConf struct{ types.Route }
+
+func (r *routeConf) UnmarshalJSON(data []byte) error {
+	if err := r.Route.UnmarshalJSON(data); err != nil {
+		return &routeError{text: bytes.Clone(data), err: err}
+	}
+	return nil
+}
+
+type routeError struct {
+	text []byte
+	err  error
+}
+
+func (e *routeError) Error() string {
+	return fmt.Sprintf(`ipam "routes": %v; write each route as {"dst": "CIDR", "gw": "address"}`, e.err)
+}
+
+func (e *routeError) Unwrap() error { return e.err }
+
+// routes returns the routes as written; a null entry stays nil, as in
+// host-local.
+func routes(rs []*routeConf) []*types.Route {
+	if rs == nil {
+		return nil
+	}
+	out := make([]*types.Route, len(rs))
+	for i, r := range rs {
+		if r != nil {
+			out[i] = &r.Route
+		}
+	}
+	return out
 }
 
 type etcdConf struct {
@@ -134,7 +174,7 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	net := &Network{
 		CNIVersion:       n.CNIVersion,
 		Name:             n.Name,
-		Routes:           ipam.Routes,
+		Routes:           routes(ipam.Routes),
 		ResolvConf:       ipam.ResolvConf,
 		NodeName:         ipam.NodeName,
 		Core:             ipam.Core,
@@ -268,6 +308,20 @@ func loadEtcd(c *etcdConf) (Etcd, error) {
 	if len(e.Endpoints) == 0 {
 		return Etcd{}, invalid(`etcdConfig.etcdURL is empty; give one or more comma-separated endpoints such as "https://10.0.0.1:2379,https://10.0.0.2:2379"`)
 	}
+	// etcd's client speaks the first endpoint's scheme to every endpoint,
+	// so a mix could never work as written.
+	var http, https []string
+	for _, ep := range e.Endpoints {
+		switch {
+		case strings.HasPrefix(ep, "http://"):
+			http = append(http, ep)
+		case strings.HasPrefix(ep, "https://"):
+			https = append(https, ep)
+		}
+	}
+	if len(http) > 0 && len(https) > 0 {
+		return Etcd{}, invalid(fmt.Sprintf("etcdURL mixes http:// (%s) and https:// (%s) endpoints; etcd's client uses one scheme for all of them, so give every endpoint the scheme the cluster serves", strings.Join(http, ", "), strings.Join(https, ", ")))
+	}
 	if e.Secure() {
 		var missing []string
 		for _, f := range []struct{ key, value string }{
@@ -337,9 +391,23 @@ func describeJSONError(data []byte, err error) string {
 	var offset int64 = -1
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	var routeErr *routeError
 	switch {
+	case errors.As(err, &routeErr):
+		// The first match of the route's text is the failing route: an
+		// identical route earlier would have failed first, and a JSON
+		// string cannot hold the text unescaped. (Only the same text as
+		// an unknown member's value earlier would be found instead.)
+		if i := bytes.Index(data, routeErr.text); i >= 0 {
+			offset = int64(i)
+		}
 	case errors.As(err, &syntaxErr):
+		// Offset counts the offending byte too; point at it, except at
+		// the end of the input, which has no byte to point at.
 		offset = syntaxErr.Offset
+		if offset > 0 && syntaxErr.Error() != "unexpected end of JSON input" {
+			offset--
+		}
 	case errors.As(err, &typeErr):
 		offset = typeErr.Offset
 	}

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,13 @@ func conf(ipam, top string) string {
 	return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "net", %s "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://127.0.0.1:2379"}%s}}`, top, ipam)
 }
 
+// withEtcd builds a network configuration with one range set and the
+// given body of etcdConfig.
+func withEtcd(body string) string {
+	return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "net", "ipam": {"type": "etcd", "etcdConfig": {%s}, "ranges": [[{"subnet": "192.0.2.0/24"}]]}}`, body)
+}
+
+// codeOf returns the CNI code of err, or 0 when err is not a *types.Error.
 func codeOf(err error) uint {
 	var e *types.Error
 	if errors.As(err, &e) {
@@ -25,145 +31,482 @@ func codeOf(err error) uint {
 	return 0
 }
 
-func TestLoadOrdersRangeSetsLikeHostLocal(t *testing.T) {
-	n, err := Load([]byte(conf(`, "subnet": "192.0.2.0/24", "gateway": "192.0.2.254", "ranges": [[{"subnet": "198.51.100.0/24"}]]`,
-		`"runtimeConfig": {"ipRanges": [[{"subnet": "2001:db8::/64"}]]},`)), "")
-	if err != nil {
-		t.Fatal(err)
+// expect reports what unless got equals want.
+func expect[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
 	}
-	var got []string
+}
+
+// expectError reports unless err is a CNI error with code whose message or
+// details contain every mention.
+func expectError(t *testing.T, what string, err error, code uint, mentions ...string) {
+	t.Helper()
+	var e *types.Error
+	if !errors.As(err, &e) {
+		t.Errorf("%s: error %v (%T), want a *types.Error with code %d", what, err, err, code)
+		return
+	}
+	if e.Code != code {
+		t.Errorf("%s: code %d (%s), want %d", what, e.Code, e.Msg, code)
+	}
+	for _, m := range mentions {
+		if !strings.Contains(e.Msg+" "+e.Details, m) {
+			t.Errorf("%s: message %q (details %q) does not mention %q", what, e.Msg, e.Details, m)
+		}
+	}
+}
+
+// rangeSets renders range sets as "subnet start-end gw gateway" ranges,
+// joined by ", " within a set and " | " between sets.
+func rangeSets(n *Network) string {
+	var sets []string
 	for _, set := range n.RangeSets {
-		got = append(got, set[0].Subnet)
-	}
-	if strings.Join(got, " ") != "2001:db8::/64 192.0.2.0/24 198.51.100.0/24" {
-		t.Errorf("range sets in order %v, want runtime ipRanges, top-level range, ranges", got)
-	}
-	if n.RangeSets[1][0].Gateway != "192.0.2.254" {
-		t.Errorf("top-level gateway lost: %+v", n.RangeSets[1][0])
-	}
-}
-
-func TestLoadRequestedAddresses(t *testing.T) {
-	n, err := Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`,
-		`"args": {"cni": {"ips": ["192.0.2.20"]}}, "runtimeConfig": {"ips": ["2001:db8::30/64"]},`)),
-		"IgnoreUnknown=1;K8S_POD_NAME=p;IP=192.0.2.10, 192.0.2.11")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []netip.Addr{
-		netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11"),
-		netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("2001:db8::30"),
-	}
-	if fmt.Sprint(n.Requested) != fmt.Sprint(want) {
-		t.Errorf("requested %v, want %v (CNI_ARGS, args, runtimeConfig)", n.Requested, want)
-	}
-	for args, want := range map[string]string{
-		"ip=192.0.2.9":              "[192.0.2.9]",
-		"IP=192.0.2.5;IP=192.0.2.6": "[192.0.2.6]", // the last key counts, as in host-local
-		"IP=":                       "[]",          // requests nothing, as in host-local
-		"IP=192.0.2.5;ip=":          "[]",
-	} {
-		n, err = Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), args)
-		if err != nil || fmt.Sprint(n.Requested) != want {
-			t.Errorf("CNI_ARGS %q: requested %v (%v), want %s", args, n.Requested, err, want)
+		var ranges []string
+		for _, r := range set {
+			ranges = append(ranges, fmt.Sprintf("%s %s-%s gw %s", r.Subnet, r.RangeStart, r.RangeEnd, r.Gateway))
 		}
+		sets = append(sets, strings.Join(ranges, ", "))
 	}
+	return strings.Join(sets, " | ")
 }
 
-func TestLoadEtcdConfig(t *testing.T) {
-	etcd := func(body string) string {
-		return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "net", "ipam": {"type": "etcd", "etcdConfig": {%s}, "ranges": [[{"subnet": "192.0.2.0/24"}]]}}`, body)
-	}
-	n, err := Load([]byte(etcd(`"etcdURL": "https://10.0.0.1:2379, https://10.0.0.2:2379", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFile": "ca", "etcdTimeout": "1500ms"`)), "")
+// TestLoadEveryKey sets every key of the README's reference tables at once
+// and checks that each lands where it belongs.
+func TestLoadEveryKey(t *testing.T) {
+	n, err := Load([]byte(`{
+		"cniVersion": "1.1.0",
+		"name": "every",
+		"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}],
+		"ipam": {
+			"type": "etcd",
+			"subnet": "192.0.2.0/24", "rangeStart": "192.0.2.10", "rangeEnd": "192.0.2.20", "gateway": "192.0.2.254",
+			"ranges": [
+				[{"subnet": "10.10.0.0/16", "rangeStart": "10.10.1.20", "rangeEnd": "10.10.3.50", "gateway": "10.10.0.254"}, {"subnet": "172.16.5.0/24"}],
+				[{"subnet": "3ffe:ffff:0:01ff::/64", "rangeStart": "3ffe:ffff:0:01ff::0010", "rangeEnd": "3ffe:ffff:0:01ff::0020"}]
+			],
+			"routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.10.5.1"}, {"dst": "3ffe:ffff:0:01ff::1/64"}],
+			"resolvConf": "/etc/resolv.conf",
+			"nodeName": "node-7",
+			"core": "native",
+			"etcdConfig": {
+				"etcdURL": "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379",
+				"etcdCertFile": "/etc/cni/etcd/client.pem",
+				"etcdKeyFile": "/etc/cni/etcd/client-key.pem",
+				"etcdTrustedCAFileFile": "/etc/cni/etcd/ca.pem",
+				"etcdUsername": "cni",
+				"etcdPassword": "secret",
+				"etcdTimeout": "3s"
+			}
+		}
+	}`), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(n.Etcd.Endpoints) != 2 || n.Etcd.Endpoints[1] != "https://10.0.0.2:2379" || !n.Etcd.Secure() {
-		t.Errorf("endpoints %v", n.Etcd.Endpoints)
+	expect(t, "cniVersion", n.CNIVersion, "1.1.0")
+	expect(t, "name", n.Name, "every")
+	expect(t, "range sets", rangeSets(n),
+		"192.0.2.0/24 192.0.2.10-192.0.2.20 gw 192.0.2.254 | "+
+			"10.10.0.0/16 10.10.1.20-10.10.3.50 gw 10.10.0.254, 172.16.5.0/24 - gw  | "+
+			"3ffe:ffff:0:01ff::/64 3ffe:ffff:0:01ff::0010-3ffe:ffff:0:01ff::0020 gw ")
+	var routes []string
+	for _, r := range n.Routes {
+		routes = append(routes, r.String())
 	}
-	if n.Etcd.CAFile != "ca" || n.Etcd.Timeout != 1500*time.Millisecond {
-		t.Errorf("alias or timeout not applied: %+v", n.Etcd)
-	}
-	n, err = Load([]byte(etcd(`"etcdURL": "http://127.0.0.1:2379", "etcdCertFile": "/nonexistent"`)), "")
-	if err != nil || n.Etcd.Timeout != DefaultTimeout || n.Etcd.Secure() {
-		t.Errorf("plain http with stray TLS files: %+v %v", n, err)
-	}
+	expect(t, "routes", strings.Join(routes, " "), "{Dst:{IP:0.0.0.0 Mask:00000000} GW:<nil> MTU:0 AdvMSS:0 Priority:0 Table:<nil> Scope:<nil>} "+
+		"{Dst:{IP:192.168.0.0 Mask:ffff0000} GW:10.10.5.1 MTU:0 AdvMSS:0 Priority:0 Table:<nil> Scope:<nil>} "+
+		"{Dst:{IP:3ffe:ffff:0:1ff::1 Mask:ffffffffffffffff0000000000000000} GW:<nil> MTU:0 AdvMSS:0 Priority:0 Table:<nil> Scope:<nil>}")
+	expect(t, "resolvConf", n.ResolvConf, "/etc/resolv.conf")
+	expect(t, "nodeName", n.NodeName, "node-7")
+	expect(t, "core", n.Core, "native")
+	expect(t, "valid attachments", fmt.Sprint(n.ValidAttachments), "[{c1 eth0}]")
+	expect(t, "requested", len(n.Requested), 0)
+	e := n.Etcd
+	expect(t, "endpoints", strings.Join(e.Endpoints, " "), "https://10.0.0.1:2379 https://10.0.0.2:2379 https://10.0.0.3:2379")
+	expect(t, "secure", e.Secure(), true)
+	expect(t, "etcdCertFile", e.CertFile, "/etc/cni/etcd/client.pem")
+	expect(t, "etcdKeyFile", e.KeyFile, "/etc/cni/etcd/client-key.pem")
+	expect(t, "etcdTrustedCAFileFile", e.CAFile, "/etc/cni/etcd/ca.pem")
+	expect(t, "etcdUsername", e.Username, "cni")
+	expect(t, "etcdPassword", e.Password, "secret")
+	expect(t, "etcdTimeout", e.Timeout, 3*time.Second)
+}
+
+// TestLoadReadmeExamples loads the README's configuration examples as
+// printed there.
+func TestLoadReadmeExamples(t *testing.T) {
 	for _, tc := range []struct {
-		name, body, mention string
+		name, stdin, sets string
 	}{
-		{"no URL", `"etcdURL": ""`, "etcdURL"},
-		{"only commas", `"etcdURL": " , "`, "etcdURL"},
-		{"https without files", `"etcdURL": "https://10.0.0.1:2379"`, "etcdCertFile, etcdKeyFile, etcdTrustedCAFileFile are not set"},
-		{"https without key", `"etcdURL": "https://10.0.0.1:2379", "etcdCertFile": "c", "etcdTrustedCAFileFile": "ca"`, "etcdKeyFile is not set"},
-		{"CA and alias differ", `"etcdURL": "http://a:1", "etcdTrustedCAFileFile": "a", "etcdTrustedCAFile": "b"`, "differ"},
-		{"user without password", `"etcdURL": "http://a:1", "etcdUsername": "u"`, "etcdPassword"},
-		{"bad timeout", `"etcdURL": "http://a:1", "etcdTimeout": "soon"`, "etcdTimeout"},
-		{"negative timeout", `"etcdURL": "http://a:1", "etcdTimeout": "-1s"`, "etcdTimeout"},
-		{"bad scheme", `"etcdURL": "ftp://a:1"`, "not a URL"},
+		{"two range sets over https", `{
+  "cniVersion": "1.0.0",
+  "name": "mynet",
+  "type": "bridge",
+  "bridge": "cni0",
+  "ipam": {
+    "type": "etcd",
+    "etcdConfig": {
+      "etcdURL": "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379",
+      "etcdCertFile": "/etc/cni/etcd/client.pem",
+      "etcdKeyFile": "/etc/cni/etcd/client-key.pem",
+      "etcdTrustedCAFileFile": "/etc/cni/etcd/ca.pem"
+    },
+    "ranges": [
+      [
+        { "subnet": "10.10.0.0/16", "rangeStart": "10.10.1.20", "rangeEnd": "10.10.3.50", "gateway": "10.10.0.254" },
+        { "subnet": "172.16.5.0/24" }
+      ],
+      [
+        { "subnet": "3ffe:ffff:0:01ff::/64", "rangeStart": "3ffe:ffff:0:01ff::0010", "rangeEnd": "3ffe:ffff:0:01ff::0020" }
+      ]
+    ],
+    "routes": [
+      { "dst": "0.0.0.0/0" },
+      { "dst": "192.168.0.0/16", "gw": "10.10.5.1" },
+      { "dst": "3ffe:ffff:0:01ff::1/64" }
+    ]
+  }
+}`, "10.10.0.0/16 10.10.1.20-10.10.3.50 gw 10.10.0.254, 172.16.5.0/24 - gw  | 3ffe:ffff:0:01ff::/64 3ffe:ffff:0:01ff::0010-3ffe:ffff:0:01ff::0020 gw "},
+		{"deprecated top-level range", `{
+  "cniVersion": "1.0.0",
+  "name": "mynet6",
+  "ipam": {
+    "type": "etcd",
+    "etcdConfig": { "etcdURL": "http://127.0.0.1:2379" },
+    "subnet": "3ffe:ffff:0:01ff::/64",
+    "rangeStart": "3ffe:ffff:0:01ff::0010",
+    "rangeEnd": "3ffe:ffff:0:01ff::0020",
+    "routes": [ { "dst": "3ffe:ffff:0:01ff::1/64" } ],
+    "resolvConf": "/etc/resolv.conf"
+  }
+}`, "3ffe:ffff:0:01ff::/64 3ffe:ffff:0:01ff::0010-3ffe:ffff:0:01ff::0020 gw "},
+		{"command-line example", `{ "cniVersion": "0.3.1", "name": "examplenet", "ipam": { "type": "etcd", "etcdConfig": { "etcdURL": "http://127.0.0.1:2379" }, "ranges": [ [{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:1::/64"}] ] } }`,
+			"203.0.113.0/24 - gw  | 2001:db8:1::/64 - gw "},
 	} {
-		_, err := Load([]byte(etcd(tc.body)), "")
-		if codeOf(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.mention) {
-			t.Errorf("%s: %v, want code 7 mentioning %q", tc.name, err, tc.mention)
+		n, err := Load([]byte(tc.stdin), "")
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
 		}
+		expect(t, tc.name+": range sets", rangeSets(n), tc.sets)
 	}
 }
 
+// TestLoadRangeSetOrder checks host-local's order of range sets:
+// runtimeConfig.ipRanges, then the deprecated top-level range, then ranges.
+func TestLoadRangeSetOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name, ipam, top, want string
+	}{
+		{"ranges only", `, "ranges": [[{"subnet": "198.51.100.0/24"}], [{"subnet": "2001:db8::/64"}]]`, "",
+			"198.51.100.0/24 - gw  | 2001:db8::/64 - gw "},
+		{"top-level range only", `, "subnet": "192.0.2.0/24", "rangeStart": "192.0.2.5", "rangeEnd": "192.0.2.9", "gateway": "192.0.2.254"`, "",
+			"192.0.2.0/24 192.0.2.5-192.0.2.9 gw 192.0.2.254"},
+		{"top-level range before ranges", `, "ranges": [[{"subnet": "198.51.100.0/24"}]], "subnet": "192.0.2.0/24", "gateway": "192.0.2.254"`, "",
+			"192.0.2.0/24 - gw 192.0.2.254 | 198.51.100.0/24 - gw "},
+		{"ipRanges first", `, "subnet": "192.0.2.0/24", "ranges": [[{"subnet": "198.51.100.0/24"}]]`,
+			`"runtimeConfig": {"ipRanges": [[{"subnet": "2001:db8::/64", "rangeStart": "2001:db8::10"}], [{"subnet": "203.0.113.0/24"}]]},`,
+			"2001:db8::/64 2001:db8::10- gw  | 203.0.113.0/24 - gw  | 192.0.2.0/24 - gw  | 198.51.100.0/24 - gw "},
+		{"ipRanges only", "", `"runtimeConfig": {"ipRanges": [[{"subnet": "203.0.113.0/24"}]]},`,
+			"203.0.113.0/24 - gw "},
+		{"top-level keys without subnet are ignored", `, "rangeStart": "192.0.2.5", "ranges": [[{"subnet": "198.51.100.0/24"}]]`, "",
+			"198.51.100.0/24 - gw "},
+		{"nothing (core rejects it later)", "", "", ""},
+	} {
+		n, err := Load([]byte(conf(tc.ipam, tc.top)), "")
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		expect(t, tc.name, rangeSets(n), tc.want)
+	}
+}
+
+// TestLoadRequestedAddresses covers every source of requested addresses
+// and their order: CNI_ARGS, args.cni.ips, runtimeConfig.ips.
+func TestLoadRequestedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name, args, top, want string
+	}{
+		{"none", "", "", "[]"},
+		{"IP=", "IP=192.0.2.10", "", "[192.0.2.10]"},
+		{"lowercase ip=", "ip=192.0.2.9", "", "[192.0.2.9]"},
+		{"comma list with spaces", "IP=192.0.2.10, 192.0.2.11 ,2001:db8::5", "", "[192.0.2.10 192.0.2.11 2001:db8::5]"},
+		{"CIDR form", "IP=192.0.2.10/24,2001:db8::5/64", "", "[192.0.2.10 2001:db8::5]"},
+		{"IPv4-mapped IPv6", "IP=::ffff:192.0.2.10", "", "[192.0.2.10]"},
+		{"last IP key counts", "IP=192.0.2.5;IP=192.0.2.6", "", "[192.0.2.6]"},
+		{"empty IP requests nothing", "IP=", "", "[]"},
+		{"empty ip after IP", "IP=192.0.2.5;ip=", "", "[]"},
+		{"IgnoreUnknown=1 before unknown keys", "IgnoreUnknown=1;K8S_POD_NAME=p;K8S_POD_NAMESPACE=ns;IP=192.0.2.10", "", "[192.0.2.10]"},
+		{"IgnoreUnknown after unknown keys", "K8S_POD_NAME=p;IP=192.0.2.10;IgnoreUnknown=true", "", "[192.0.2.10]"},
+		{"IgnoreUnknown=TRUE", "IgnoreUnknown=TRUE;X=1", "", "[]"},
+		{"IgnoreUnknown=0 without unknown keys", "IgnoreUnknown=0;IP=192.0.2.10", "", "[192.0.2.10]"},
+		{"args.cni.ips", "", `"args": {"cni": {"ips": ["192.0.2.20", "2001:db8::20/64"]}},`, "[192.0.2.20 2001:db8::20]"},
+		{"runtimeConfig.ips", "", `"runtimeConfig": {"ips": ["2001:db8::30/64"]},`, "[2001:db8::30]"},
+		{"CNI_ARGS, then args, then runtimeConfig", "IgnoreUnknown=1;K8S_POD_NAME=p;IP=192.0.2.10, 192.0.2.11",
+			`"args": {"cni": {"ips": ["192.0.2.20"]}}, "runtimeConfig": {"ips": ["2001:db8::30/64"]},`,
+			"[192.0.2.10 192.0.2.11 192.0.2.20 2001:db8::30]"},
+		{"args without cni", "", `"args": {"other": {"x": 1}},`, "[]"},
+	} {
+		n, err := Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, tc.top)), tc.args)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		expect(t, tc.name, fmt.Sprint(n.Requested), tc.want)
+	}
+}
+
+// TestLoadRejectsRequestedAddresses: malformed CNI_ARGS are code 4 (as
+// CNI defines it), a value that is not an address is code 7.
+func TestLoadRejectsRequestedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name, args, top string
+		code            uint
+		mention         string
+	}{
+		{"pair without =", "IP", "", 4, `invalid pair "IP"`},
+		{"two = in a pair", "IP=192.0.2.1=2", "", 4, "invalid pair"},
+		{"trailing ;", "IP=192.0.2.1;", "", 4, `invalid pair ""`},
+		{"only ;", ";", "", 4, "invalid pair"},
+		{"pair without = despite IgnoreUnknown", "IgnoreUnknown=1;X", "", 4, `invalid pair "X"`},
+		{"unknown key", "FOO=bar", "", 4, "IgnoreUnknown"},
+		{"unknown key, IgnoreUnknown=0", "IgnoreUnknown=0;FOO=1", "", 4, "FOO=1"},
+		{"unknown key, IgnoreUnknown=false", "FOO=1;IgnoreUnknown=false", "", 4, "FOO=1"},
+		{"IgnoreUnknown not a boolean", "IgnoreUnknown=maybe;FOO=1", "", 4, "IgnoreUnknown"},
+		{"empty key", "=x", "", 4, "unknown arguments"},
+		{"key case matters", "Ip=192.0.2.1", "", 4, "Ip=192.0.2.1"},
+		{"IP not an address", "IP=300.1.1.1", "", 7, "300.1.1.1"},
+		{"IP with a zone", "IP=fe80::1%eth0", "", 7, "zone"},
+		{"IP CIDR not a CIDR", "IP=192.0.2.1/99", "", 7, "192.0.2.1/99"},
+		{"args.cni.ips not an address", "", `"args": {"cni": {"ips": ["nope"]}},`, 7, "nope"},
+		{"runtimeConfig.ips not an address", "", `"runtimeConfig": {"ips": ["1.2.3"]},`, 7, "1.2.3"},
+	} {
+		_, err := Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, tc.top)), tc.args)
+		expectError(t, tc.name, err, tc.code, tc.mention)
+	}
+}
+
+// TestLoadEtcdConfig covers etcdConfig: endpoints, TLS files, the CA
+// alias, credentials and the timeout.
+func TestLoadEtcdConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		check      func(e Etcd) string // "" when e is right
+	}{
+		{"several endpoints", `"etcdURL": "https://10.0.0.1:2379, https://10.0.0.2:2379,https://10.0.0.3:2379,", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFileFile": "ca"`,
+			func(e Etcd) string {
+				return wantString(strings.Join(e.Endpoints, " "), "https://10.0.0.1:2379 https://10.0.0.2:2379 https://10.0.0.3:2379") +
+					wantString(fmt.Sprintln(e.Secure(), e.CertFile, e.KeyFile, e.CAFile), "true c k ca\n")
+			}},
+		{"host:port endpoints", `"etcdURL": "10.0.0.1:2379,10.0.0.2:2379"`,
+			func(e Etcd) string {
+				return wantString(fmt.Sprint(e.Endpoints, e.Secure()), "[10.0.0.1:2379 10.0.0.2:2379] false")
+			}},
+		{"http without TLS files", `"etcdURL": "http://127.0.0.1:2379"`,
+			func(e Etcd) string { return wantString(fmt.Sprint(e.Secure(), e.Timeout), "false 8s") }},
+		{"http with TLS files that do not exist", `"etcdURL": "http://127.0.0.1:2379", "etcdCertFile": "/nonexistent", "etcdKeyFile": "/nonexistent"`,
+			func(e Etcd) string { return wantString(fmt.Sprint(e.Secure()), "false") }},
+		{"alias etcdTrustedCAFile", `"etcdURL": "https://a:1", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFile": "ca"`,
+			func(e Etcd) string { return wantString(e.CAFile, "ca") }},
+		{"CA under both keys, equal", `"etcdURL": "https://a:1", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFileFile": "ca", "etcdTrustedCAFile": "ca"`,
+			func(e Etcd) string { return wantString(e.CAFile, "ca") }},
+		{"username and password", `"etcdURL": "http://a:1", "etcdUsername": "u", "etcdPassword": "p"`,
+			func(e Etcd) string { return wantString(e.Username+"/"+e.Password, "u/p") }},
+		{"timeout", `"etcdURL": "http://a:1", "etcdTimeout": "1500ms"`,
+			func(e Etcd) string { return wantString(e.Timeout.String(), "1.5s") }},
+		{"timeout in minutes", `"etcdURL": "http://a:1", "etcdTimeout": "1m"`,
+			func(e Etcd) string { return wantString(e.Timeout.String(), "1m0s") }},
+		{"default timeout", `"etcdURL": "http://a:1"`,
+			func(e Etcd) string { return wantString(e.Timeout.String(), DefaultTimeout.String()) }},
+	} {
+		n, err := Load([]byte(withEtcd(tc.body)), "")
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if msg := tc.check(n.Etcd); msg != "" {
+			t.Errorf("%s: %s (%+v)", tc.name, msg, n.Etcd)
+		}
+	}
+	expect(t, "DefaultTimeout", DefaultTimeout, 8*time.Second)
+}
+
+// wantString returns "" when got is want, and a complaint otherwise.
+func wantString(got, want string) string {
+	if got == want {
+		return ""
+	}
+	return fmt.Sprintf("got %q, want %q; ", got, want)
+}
+
+func TestLoadRejectsEtcdConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		mentions   []string
+	}{
+		{"no etcdURL", `"etcdCertFile": "c"`, []string{"etcdURL"}},
+		{"empty etcdURL", `"etcdURL": ""`, []string{"etcdURL"}},
+		{"only commas", `"etcdURL": " , "`, []string{"etcdURL"}},
+		{"https without TLS files", `"etcdURL": "https://10.0.0.1:2379"`, []string{"etcdCertFile, etcdKeyFile, etcdTrustedCAFileFile are not set"}},
+		{"https without key", `"etcdURL": "https://10.0.0.1:2379", "etcdCertFile": "c", "etcdTrustedCAFileFile": "ca"`, []string{"etcdKeyFile is not set"}},
+		{"https without cert", `"etcdURL": "https://10.0.0.1:2379", "etcdKeyFile": "k", "etcdTrustedCAFile": "ca"`, []string{"etcdCertFile is not set"}},
+		{"https without CA", `"etcdURL": "https://10.0.0.1:2379", "etcdCertFile": "c", "etcdKeyFile": "k"`, []string{"etcdTrustedCAFileFile is not set"}},
+		{"one https endpoint among host:port", `"etcdURL": "10.0.0.1:2379,https://10.0.0.2:2379"`, []string{"etcdCertFile, etcdKeyFile, etcdTrustedCAFileFile"}},
+		{"http and https mixed", `"etcdURL": "http://10.0.0.1:2379,https://10.0.0.2:2379", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFileFile": "ca"`, []string{"mixes", "http://10.0.0.1:2379", "https://10.0.0.2:2379"}},
+		{"CA and alias differ", `"etcdURL": "http://a:1", "etcdTrustedCAFileFile": "a", "etcdTrustedCAFile": "b"`, []string{"differ", `"a"`, `"b"`}},
+		{"username without password", `"etcdURL": "http://a:1", "etcdUsername": "u"`, []string{"etcdPassword"}},
+		{"password without username", `"etcdURL": "http://a:1", "etcdPassword": "p"`, []string{"etcdUsername"}},
+		{"timeout not a duration", `"etcdURL": "http://a:1", "etcdTimeout": "soon"`, []string{"etcdTimeout", `"soon"`}},
+		{"timeout without unit", `"etcdURL": "http://a:1", "etcdTimeout": "10"`, []string{"etcdTimeout"}},
+		{"negative timeout", `"etcdURL": "http://a:1", "etcdTimeout": "-1s"`, []string{"etcdTimeout"}},
+		{"zero timeout", `"etcdURL": "http://a:1", "etcdTimeout": "0s"`, []string{"etcdTimeout"}},
+		{"other scheme", `"etcdURL": "ftp://a:1"`, []string{"ftp://a:1", "not a URL"}},
+		{"unix socket", `"etcdURL": "unix:///run/etcd.sock"`, []string{"not a URL"}},
+		{"URL without host", `"etcdURL": "https://"`, []string{"not a URL"}},
+		{"URL that does not parse", `"etcdURL": "http://[::1"`, []string{"not a URL"}},
+	} {
+		_, err := Load([]byte(withEtcd(tc.body)), "")
+		expectError(t, tc.name, err, types.ErrInvalidNetworkConfig, tc.mentions...)
+	}
+}
+
+func TestLoadCore(t *testing.T) {
+	for _, tc := range []struct{ ipam, want string }{
+		{"", "native"},
+		{`, "core": ""`, "native"},
+		{`, "core": "native"`, "native"},
+		{`, "core": "wasm"`, "wasm"},
+	} {
+		n, err := Load([]byte(conf(tc.ipam, "")), "")
+		if err != nil {
+			t.Errorf("core %q: %v", tc.ipam, err)
+			continue
+		}
+		expect(t, "core "+tc.ipam, n.Core, tc.want)
+	}
+	for _, core := range []string{"jit", "Native", "WASM", " native"} {
+		_, err := Load([]byte(conf(`, "core": "`+core+`"`, "")), "")
+		expectError(t, "core "+core, err, types.ErrInvalidNetworkConfig, `"core"`, core, `"native"`)
+	}
+}
+
+// routeColumn is where the second route starts in TestLoadRejects' "route
+// dst not a CIDR" case.
+var routeColumn = 1 + strings.Index(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}, {"dst": "nowhere"}]`, ""), `{"dst": "nowhere"}`)
+
+// TestLoadRejects covers configurations that are not JSON, not a JSON
+// object, of the wrong types, or missing required members.
 func TestLoadRejects(t *testing.T) {
 	for _, tc := range []struct {
-		name, stdin, args string
-		code              uint
-		mention           string
+		name, stdin string
+		code        uint
+		mentions    []string
 	}{
-		{"empty", "", "", 6, "empty"},
-		{"broken JSON", `{"name": "x", "ipam": {"type": "etcd" "ranges": []}}`, "", 6, "line 1, column"},
-		{"second line", "{\n  \"name\": \"x\",\n  \"ipam\": {,}\n}", "", 6, "line 3"},
-		{"array", `[1, 2]`, "", 6, "JSON object"},
-		{"number", `42`, "", 6, "JSON object"},
-		{"null", `null`, "", 6, "JSON object"},
-		{"ranges of the wrong type", conf(`, "ranges": "192.0.2.0/24"`, ""), "", 6, "ranges"},
-		{"subnet a number", conf(`, "ranges": [[{"subnet": 5}]]`, ""), "", 6, "subnet"},
-		{"route dst not a CIDR", conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "nowhere"}]`, ""), "", 6, "nowhere"},
-		{"no ipam", `{"cniVersion": "1.0.0", "name": "n"}`, "", 7, `"ipam"`},
-		{"no name", `{"cniVersion": "1.0.0", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, "", 7, `"name"`},
-		{"no etcdConfig", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd"}}`, "", 7, "etcdConfig"},
-		{"unknown core", conf(`, "core": "jit"`, ""), "", 7, `"core"`},
-		{"bad requested ip in args", conf("", `"args": {"cni": {"ips": ["nope"]}},`), "", 7, "nope"},
-		{"bad requested ip in CNI_ARGS", conf("", ""), "IP=300.1.1.1", 7, "300.1.1.1"},
-		{"unknown CNI_ARGS key", conf("", ""), "FOO=bar", 4, "IgnoreUnknown"},
-		{"CNI_ARGS pair without =", conf("", ""), "IP", 4, "invalid pair"},
-		{"CNI_ARGS bad IgnoreUnknown", conf("", ""), "IgnoreUnknown=maybe;FOO=1", 4, "IgnoreUnknown"},
+		{"empty", "", 6, []string{"empty"}},
+		{"only whitespace", " \n\t", 6, []string{"not valid JSON"}},
+		{"broken JSON", `{"name": "x", "ipam": {"type": "etcd" "ranges": []}}`, 6, []string{"line 1, column 39", `near`, `"etcd" "ranges"`}},
+		{"error on the third line", "{\n  \"name\": \"x\",\n  \"ipam\": {,}\n}", 6, []string{"line 3, column 12"}},
+		{"unterminated", `{"name": "x", "ipam": {`, 6, []string{"line 1, column", "unexpected end"}},
+		{"trailing garbage", `{"name": "x"} x`, 6, []string{"line 1, column 15", "after top-level value"}},
+		{"array", `[1, 2]`, 6, []string{"JSON object"}},
+		{"number", `42`, 6, []string{"JSON object"}},
+		{"string", `"conf"`, 6, []string{"JSON object"}},
+		{"null", `null`, 6, []string{"JSON object"}},
+		{"ranges a string", conf(`, "ranges": "x"`, ""), 6, []string{"line 1, column", "ipam.ranges", `"ranges": "x"`}},
+		{"range set not a list", conf(`, "ranges": [{"subnet": "192.0.2.0/24"}]`, ""), 6, []string{"ipam.ranges", "line 1, column"}},
+		{"subnet a number", conf(`, "ranges": [[{"subnet": 5}]]`, ""), 6, []string{"ranges.subnet", "number", "line 1, column"}},
+		{"top-level subnet a number", conf(`, "subnet": 24`, ""), 6, []string{"ipam.subnet"}},
+		{"route dst not a CIDR", conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}, {"dst": "nowhere"}]`, ""), 6,
+			[]string{`"routes"`, "nowhere", fmt.Sprintf("line 1, column %d", routeColumn), `{"dst": "n`}},
+		{"route dst not a CIDR on line 3", "{\"cniVersion\": \"1.0.0\", \"name\": \"n\",\n \"ipam\": {\"type\": \"etcd\", \"etcdConfig\": {\"etcdURL\": \"http://a:1\"},\n  \"routes\": [{\"dst\": \"10.0.0.1\"}]}}", 6,
+			[]string{`"routes"`, "line 3, column 14", "10.0.0.1"}},
+		{"route gw not an address", conf(`, "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]`, ""), 6, []string{`"routes"`, "router"}},
+		{"route dst a number", conf(`, "routes": [{"dst": 5}]`, ""), 6, []string{`"routes"`, "line 1, column"}},
+		{"routes an object", conf(`, "routes": {"dst": "0.0.0.0/0"}`, ""), 6, []string{"ipam.routes"}},
+		{"name a number", `{"cniVersion": "1.0.0", "name": 5, "ipam": {}}`, 6, []string{"name", "number"}},
+		{"ipam a list", `{"cniVersion": "1.0.0", "name": "n", "ipam": []}`, 6, []string{"ipam"}},
+		{"etcdConfig a string", conf(`, "etcdConfig": "http://a:1"`, ""), 6, []string{"etcdConfig"}},
+		{"etcdURL a list", conf(`, "etcdConfig": {"etcdURL": ["http://a:1"]}`, ""), 6, []string{"etcdURL"}},
+		{"nodeName a number", conf(`, "nodeName": 7`, ""), 6, []string{"nodeName"}},
+		{"runtimeConfig.ips a number", conf("", `"runtimeConfig": {"ips": 5},`), 6, []string{"runtimeConfig.ips"}},
+		{"ipRanges a string", conf("", `"runtimeConfig": {"ipRanges": "x"},`), 6, []string{"runtimeConfig.ipRanges"}},
+		{"args.cni.ips a string", conf("", `"args": {"cni": {"ips": "192.0.2.1"}},`), 6, []string{"args.cni.ips"}},
+		{"valid-attachments a number", conf("", `"cni.dev/valid-attachments": 5,`), 6, []string{"valid-attachments"}},
+		{"no ipam", `{"cniVersion": "1.0.0", "name": "n"}`, 7, []string{`"ipam"`}},
+		{"ipam null", `{"cniVersion": "1.0.0", "name": "n", "ipam": null}`, 7, []string{`"ipam"`}},
+		{"no name", `{"cniVersion": "1.0.0", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, 7, []string{`"name"`}},
+		{"empty name", `{"cniVersion": "1.0.0", "name": "", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, 7, []string{`"name"`}},
+		{"no etcdConfig", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd"}}`, 7, []string{"etcdConfig"}},
+		{"etcdConfig null", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd", "etcdConfig": null}}`, 7, []string{"etcdConfig"}},
 	} {
-		_, err := Load([]byte(tc.stdin), tc.args)
-		if codeOf(err) != tc.code || !strings.Contains(err.Error(), tc.mention) {
-			t.Errorf("%s: %v, want code %d mentioning %q", tc.name, err, tc.code, tc.mention)
-		}
+		_, err := Load([]byte(tc.stdin), "")
+		expectError(t, tc.name, err, tc.code, tc.mentions...)
 	}
 }
 
-func TestLoadAcceptsCoreChoices(t *testing.T) {
-	for in, want := range map[string]string{"": "native", `, "core": "native"`: "native", `, "core": "wasm"`: "wasm"} {
-		n, err := Load([]byte(conf(in, "")), "")
-		if err != nil || n.Core != want {
-			t.Errorf("core %q: %v %v, want %s", in, n, err, want)
+// TestConfigCheckJSON: the check the plugin runs on stdin before anything else.
+func TestConfigCheckJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, stdin string
+		code        uint
+		mention     string
+	}{
+		{"object", `{"name": "n"}`, 0, ""},
+		{"empty object", `{}`, 0, ""},
+		{"object with spaces around", " \n{}\n ", 0, ""},
+		{"non-UTF-8 inside a string", "{\"name\": \"n\xff\"}", 0, ""},
+		{"empty", "", 6, "empty"},
+		{"broken", `{"a": }`, 6, "line 1, column 7"},
+		{"two objects", `{} {}`, 6, "after top-level value"},
+		{"array", `[]`, 6, "JSON object"},
+		{"number", `1`, 6, "JSON object"},
+		{"true", `true`, 6, "JSON object"},
+		{"null", `null`, 6, "JSON object"},
+		{"non-UTF-8 outside a string", "{\"a\": 1}\xff", 6, "line 1, column"},
+	} {
+		err := CheckJSON([]byte(tc.stdin))
+		if tc.code == 0 {
+			if err != nil {
+				t.Errorf("%s: %v, want no error", tc.name, err)
+			}
+			continue
 		}
+		expectError(t, tc.name, err, tc.code, tc.mention)
 	}
 }
 
 // FuzzLoad feeds arbitrary configurations and CNI_ARGS: Load must never
-// panic, and every error must be a CNI error with a code a user can act on.
+// panic, every error must be a CNI error with a code a user can act on,
+// and a configuration it accepts must be usable.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "IP=192.0.2.5")
-	f.Add([]byte(`{"name": "x", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "https://a:1"}}}`), "")
+	f.Add([]byte(conf(`, "subnet": "192.0.2.0/24", "routes": [{"dst": "0.0.0.0/0", "gw": "192.0.2.1"}]`,
+		`"args": {"cni": {"ips": ["192.0.2.7"]}}, "runtimeConfig": {"ips": ["192.0.2.8/24"], "ipRanges": [[{"subnet": "2001:db8::/64"}]]},`)),
+		"IgnoreUnknown=1;K8S_POD_NAME=x;ip=192.0.2.5,2001:db8::5")
+	f.Add([]byte(`{"name": "x", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "https://a:1", "etcdTimeout": "2s"}}}`), "")
+	f.Add([]byte(withEtcd(`"etcdURL": "https://a:1,https://b:2", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFile": "ca", "etcdUsername": "u", "etcdPassword": "p"`)), "IP=")
 	f.Add([]byte(`{"ipam": {"subnet": 1}}`), "IgnoreUnknown=1;A=B")
+	f.Add([]byte("{\n \"a\": [\n"), "IP;=")
+	f.Add([]byte(`[]`), "")
 	f.Fuzz(func(t *testing.T, stdin []byte, args string) {
-		_, err := Load(stdin, args)
-		if err == nil {
+		n, err := Load(stdin, args)
+		if err != nil {
+			switch codeOf(err) {
+			case types.ErrInvalidEnvironmentVariables, types.ErrDecodingFailure, types.ErrInvalidNetworkConfig:
+			default:
+				t.Fatalf("Load error %v (%T) has no CNI code 4, 6 or 7", err, err)
+			}
 			return
 		}
-		switch codeOf(err) {
-		case types.ErrInvalidEnvironmentVariables, types.ErrDecodingFailure, types.ErrInvalidNetworkConfig:
-		default:
-			t.Fatalf("Load error %v has no CNI code 4, 6 or 7", err)
+		if n == nil || n.Name == "" || len(n.Etcd.Endpoints) == 0 || n.Etcd.Timeout <= 0 || (n.Core != "native" && n.Core != "wasm") {
+			t.Fatalf("Load accepted an unusable configuration: %+v", n)
+		}
+		for _, a := range n.Requested {
+			if !a.IsValid() || a.Zone() != "" {
+				t.Fatalf("Load accepted requested address %v", a)
+			}
 		}
 	})
 }
