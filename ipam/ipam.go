@@ -60,6 +60,12 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 	}
 	cli, err := store.Dial(conf.Etcd, opts.DialOptions...)
 	if err != nil {
+		// Dial waits for etcd only to log in (etcdUsername): a timeout
+		// there is etcd being unreachable, anything else is the
+		// configuration (unreadable TLS files, bad credentials).
+		if isTransient(err) {
+			return nil, AsCNIError(err)
+		}
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
 	net, err := store.Open(cli, conf.Name)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -83,7 +84,8 @@ func exitWithError(stdin []byte, e *types.Error) {
 			conf.CNIVersion = string(m[1])
 		}
 	}
-	if conf.CNIVersion == "" {
+	if !slices.Contains(supportedVersions.SupportedVersions(), conf.CNIVersion) {
+		// Unknown or missing: answer in the newest version this plugin speaks.
 		conf.CNIVersion = supportedVersions.SupportedVersions()[len(supportedVersions.SupportedVersions())-1]
 	}
 	out, _ := json.MarshalIndent(struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -102,15 +103,18 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 	})
 }
 
-// withSession opens a session for args and runs op under the session's
-// deadline.
+// withSession opens a session for args and runs op. One etcdTimeout
+// covers the whole invocation, counted from before the connection is made
+// (logging in with etcdUsername waits for etcd), so that an unreachable
+// etcd is reported within it.
 func (p *plugin) withSession(args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session) error) error {
+	start := time.Now()
 	conf, s, err := p.open(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ctx, cancel := s.Context(context.Background())
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
 	defer cancel()
 	return op(ctx, conf, s)
 }
