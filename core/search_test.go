@@ -498,41 +498,31 @@ func TestChooseResume(t *testing.T) {
 	})
 	segs := s.SearchOrder(ip("10.0.0.2"))
 	equal(t, "order", segString(segs), "r1:10.0.1.1-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2")
-	var rounds []string
-	for round := 0; round < 10; round++ {
-		obs := make([]Observation, len(segs))
-		for i, sg := range segs {
-			obs[i] = observe(sg, taken, 2, false)
+	// rounds searches with a store that reads two taken addresses per
+	// segment, resuming until Choose decides.
+	rounds := func(segs []Segment, taken []netip.Addr) string {
+		var out []string
+		for round := 0; round < 10; round++ {
+			obs := make([]Observation, len(segs))
+			for i, sg := range segs {
+				obs[i] = observe(sg, taken, 2, false)
+			}
+			c := s.Choose(obs, 0)
+			out = append(out, choiceString(c))
+			if c.Found || c.Exhausted {
+				break
+			}
+			segs = c.Resume
 		}
-		c := s.Choose(obs, 0)
-		rounds = append(rounds, choiceString(c))
-		if c.Found || c.Exhausted {
-			break
-		}
-		segs = c.Resume
+		return strings.Join(out, " | ")
 	}
-	equal(t, "rounds", strings.Join(rounds, " | "),
-		"found 10.0.1.2 in r1")
+	equal(t, "rounds", rounds(segs, taken), "found 10.0.1.2 in r1")
 
 	// Now 10.0.1.2 is taken too: the store stops at 10.0.1.3 and the
 	// allocator must resume after it, twice, before moving on.
 	taken = append(taken, ip("10.0.1.2"))
 	slices.SortFunc(taken, netip.Addr.Compare)
-	segs = s.SearchOrder(ip("10.0.0.2"))
-	rounds = nil
-	for round := 0; round < 10; round++ {
-		obs := make([]Observation, len(segs))
-		for i, sg := range segs {
-			obs[i] = observe(sg, taken, 2, false)
-		}
-		c := s.Choose(obs, 0)
-		rounds = append(rounds, choiceString(c))
-		if c.Found || c.Exhausted {
-			break
-		}
-		segs = c.Resume
-	}
-	equal(t, "rounds", strings.Join(rounds, " | "),
+	equal(t, "rounds", rounds(s.SearchOrder(ip("10.0.0.2")), taken),
 		"resume r1:10.0.1.4-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
 			"resume r1:10.0.1.6-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
 			"found 10.0.0.2 in r0")
