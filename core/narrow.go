@@ -15,12 +15,7 @@ func (s RangeSet) SegmentCapacity(seg Segment) uint64 {
 	if seg.To.Less(seg.From) {
 		return 0
 	}
-	n := distance(seg.From, seg.To)
-	gw := s[seg.Range].Gateway
-	if gw.BitLen() == seg.From.BitLen() && !gw.Less(seg.From) && !seg.To.Less(gw) && n != ^uint64(0) {
-		n--
-	}
-	return n
+	return allocatable(seg.From, seg.To, s[seg.Range].Gateway)
 }
 
 // Split cuts seg into at most parts consecutive segments of nearly equal

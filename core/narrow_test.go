@@ -59,6 +59,17 @@ func TestSegmentCapacityExcludesGateway(t *testing.T) {
 			t.Errorf("SegmentCapacity(%s-%s) = %d, want %d", tc.from, tc.to, got, tc.want)
 		}
 	}
+	// A whole default IPv6 /64 segment holds 2^64-1 addresses, one of them
+	// the gateway: the count must agree with the range's Capacity.
+	v6, err := CanonicalizeRangeSets([][]RangeSpec{{{Subnet: "2001:db8::/64"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := v6[0][0]
+	whole := Segment{From: r.RangeStart, To: r.RangeEnd}
+	if got := v6[0].SegmentCapacity(whole); got != r.Capacity() || got != ^uint64(0)-1 {
+		t.Errorf("SegmentCapacity of a whole /64 = %d, Capacity %d, want 2^64-2 for both", got, r.Capacity())
+	}
 }
 
 func TestAddOffset(t *testing.T) {

@@ -121,18 +121,24 @@ func (r Range) Overlaps(o Range) bool {
 // RangeEnd, less the gateway when it lies inside. It saturates at the
 // largest uint64 for huge IPv6 ranges.
 func (r Range) Capacity() uint64 {
-	n := distance(r.RangeStart, r.RangeEnd)
-	if !r.Contains(r.Gateway) {
+	return allocatable(r.RangeStart, r.RangeEnd, r.Gateway)
+}
+
+// allocatable counts the addresses from..to (inclusive, from <= to) less
+// the gateway when it lies among them, saturating at the largest uint64.
+func allocatable(from, to, gateway netip.Addr) uint64 {
+	n := distance(from, to)
+	if gateway.BitLen() != from.BitLen() || gateway.Less(from) || to.Less(gateway) {
 		return n
 	}
 	if n != ^uint64(0) {
 		return n - 1
 	}
-	// n is either exactly 2^64-1 or saturated. The range has at least
-	// 2^64-1 addresses, so RangeStart.Next() is in it; counting from there
-	// leaves out one address, which stands for the gateway, and is exact
-	// (2^64-2 for a default IPv6 /64) unless it saturates too.
-	return distance(r.RangeStart.Next(), r.RangeEnd)
+	// n is either exactly 2^64-1 or saturated. There are at least 2^64-1
+	// addresses, so from.Next() is among them; counting from there leaves
+	// out one address, which stands for the gateway, and is exact (2^64-2
+	// for a default IPv6 /64) unless it saturates too.
+	return distance(from.Next(), to)
 }
 
 // Family returns 4 or 6.
