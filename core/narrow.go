@@ -53,23 +53,22 @@ func Split(seg Segment, parts int) []Segment {
 // that race on the same network start their search at spots drawn from
 // different seeds, so that they do not all try the same next address.
 func (s RangeSet) Spot(seed uint64) netip.Addr {
+	sizes := make([]uint64, len(s))
 	var total uint64
-	for _, r := range s {
-		size := distance(r.RangeStart, r.RangeEnd)
-		if total+size < total {
-			total = ^uint64(0)
-			break
+	for i, r := range s {
+		sizes[i] = distance(r.RangeStart, r.RangeEnd)
+		total += sizes[i]
+		if total < sizes[i] {
+			total = ^uint64(0) // saturated: spots cover the first 2^64-1
 		}
-		total += size
 	}
 	k := seed % total
-	for _, r := range s {
-		size := distance(r.RangeStart, r.RangeEnd)
-		if k < size {
+	for i, r := range s {
+		if k < sizes[i] {
 			a, _ := addOffset(r.RangeStart, k)
 			return a
 		}
-		k -= size
+		k -= sizes[i]
 	}
 	return s[0].RangeStart
 }

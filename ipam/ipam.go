@@ -287,11 +287,7 @@ func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core
 // firstWithRoom returns the index of the first segment that has a free
 // address, or -1, from one round trip of counts.
 func (s *Session) firstWithRoom(ctx context.Context, set core.RangeSet, segs []core.Segment) (int, error) {
-	spans := make([]store.Span, len(segs))
-	for i, seg := range segs {
-		spans[i] = store.Span{From: seg.From, To: seg.To}
-	}
-	counts, err := s.net.CountTaken(ctx, spans)
+	counts, err := s.net.CountTaken(ctx, segs)
 	if err != nil {
 		return 0, err
 	}

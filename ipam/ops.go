@@ -6,6 +6,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -83,16 +84,16 @@ type Usage struct {
 func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var spans []store.Span
+	var segs []core.Segment
 	var usage []Usage
 	for i, set := range s.sets {
 		caps := s.core.RangeCapacities(set)
 		for j, r := range set {
-			spans = append(spans, store.Span{From: r.RangeStart, To: r.RangeEnd})
+			segs = append(segs, core.Segment{Range: j, From: r.RangeStart, To: r.RangeEnd})
 			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j]})
 		}
 	}
-	counts, err := s.net.CountTaken(ctx, spans)
+	counts, err := s.net.CountTaken(ctx, segs)
 	if err != nil {
 		return nil, AsCNIError(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-cni/etcd-ipam/core"
 )
 
 // Missing returns the addresses of att that it no longer holds: their
@@ -28,14 +30,11 @@ func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Ad
 	return missing, nil
 }
 
-// Span is an inclusive span of addresses.
-type Span struct{ From, To netip.Addr }
-
-// CountTaken returns how many addresses of each span are allocated, in one
-// round trip that transfers counts only.
-func (n *Network) CountTaken(ctx context.Context, spans []Span) ([]int64, error) {
-	ops := make([]clientv3.Op, 0, len(spans))
-	for _, s := range spans {
+// CountTaken returns how many addresses of each segment are allocated, in
+// one round trip that transfers counts only.
+func (n *Network) CountTaken(ctx context.Context, segs []core.Segment) ([]int64, error) {
+	ops := make([]clientv3.Op, 0, len(segs))
+	for _, s := range segs {
 		from, end := n.keys.ipSpan(s.From, s.To)
 		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly()))
 	}
