@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -47,6 +48,11 @@ type Network struct {
 	NodeName string
 	// Core selects the host that runs the allocation core.
 	Core string
+	// LogFile is where the plugin appends its log; empty means no log.
+	// Logs never go to stdout, which carries the CNI result.
+	LogFile string
+	// LogLevel is "debug", "info" (the default), "warn" or "error".
+	LogLevel string
 
 	// ValidAttachments is GC's list of attachments to keep.
 	ValidAttachments []types.GCAttachment
@@ -102,6 +108,8 @@ type ipamConf struct {
 	ResolvConf string             `json:"resolvConf"`
 	NodeName   string             `json:"nodeName"`
 	Core       string             `json:"core"`
+	LogFile    string             `json:"logFile"`
+	LogLevel   string             `json:"logLevel"`
 	Etcd       *etcdConf          `json:"etcdConfig"`
 }
 
@@ -178,7 +186,12 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		ResolvConf:       ipam.ResolvConf,
 		NodeName:         ipam.NodeName,
 		Core:             ipam.Core,
+		LogFile:          ipam.LogFile,
+		LogLevel:         ipam.LogLevel,
 		ValidAttachments: n.ValidAttachments,
+	}
+	if err := checkLogging(net); err != nil {
+		return nil, err
 	}
 	switch net.Core {
 	case "", "native":
@@ -346,6 +359,23 @@ func loadEtcd(c *etcdConf) (Etcd, error) {
 		e.Timeout = d
 	}
 	return e, nil
+}
+
+// checkLogging fills in the default log level and rejects a level or log
+// file that could only be a mistake, before anything is written.
+func checkLogging(n *Network) error {
+	if n.LogLevel == "" {
+		n.LogLevel = "info"
+	}
+	switch n.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return invalid(fmt.Sprintf(`ipam "logLevel" is %q; use "debug", "info", "warn" or "error"`, n.LogLevel))
+	}
+	if n.LogFile != "" && !filepath.IsAbs(n.LogFile) {
+		return invalid(fmt.Sprintf(`ipam "logFile" %q is not an absolute path; runtimes start plugins in varying directories, so give the full path`, n.LogFile))
+	}
+	return nil
 }
 
 // checkEndpoint accepts http://host:port, https://host:port and host:port.

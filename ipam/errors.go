@@ -41,13 +41,18 @@ func AsCNIError(err error) *types.Error {
 	case isTransient(err):
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("etcd is unreachable or too slow: %v", err),
 			"check that etcdURL points at a running etcd and that this node can reach it; the runtime may retry")
-	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrAuthFailed),
-		errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrInvalidAuthToken),
-		errors.Is(err, rpctypes.ErrAuthNotEnabled):
+	case isAccessDenied(err):
 		return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("etcd refused access: %v", err),
 			"check etcdUsername, etcdPassword and the etcd role's permissions on /etcd-cni/networks/")
 	}
 	return types.NewError(types.ErrIOFailure, err.Error(), "")
+}
+
+// isAccessDenied reports etcd refusing who we are or what we asked for.
+func isAccessDenied(err error) bool {
+	return errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
+		errors.Is(err, rpctypes.ErrUserEmpty) || errors.Is(err, rpctypes.ErrInvalidAuthToken) ||
+		errors.Is(err, rpctypes.ErrAuthNotEnabled)
 }
 
 func isTransient(err error) bool {

@@ -63,7 +63,7 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 		// Dial waits for etcd only to log in (etcdUsername): a timeout
 		// there is etcd being unreachable, anything else is the
 		// configuration (unreadable TLS files, bad credentials).
-		if isTransient(err) {
+		if isTransient(err) || isAccessDenied(err) {
 			return nil, AsCNIError(err)
 		}
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")

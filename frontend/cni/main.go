@@ -46,7 +46,7 @@ func main() {
 	if err := replaceStdin(stdin); err != nil {
 		exitWithError(stdin, types.NewError(types.ErrIOFailure, err.Error(), ""))
 	}
-	p := newPlugin(os.Getenv)
+	p := newPlugin(os.Getenv, os.Stderr)
 	if cniErr := skel.PluginMainFuncsWithError(skel.CNIFuncs{
 		Add:    p.cmdAdd,
 		Del:    p.cmdDel,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -25,20 +27,22 @@ const NodeNameEnv = "ETCD_IPAM_NODE_NAME"
 // plugin holds what the commands need from the process environment.
 type plugin struct {
 	getenv func(string) string
+	// stderr receives what cannot go to the log file, such as the log
+	// file's own failure to open; never the CNI result.
+	stderr io.Writer
 }
 
-func newPlugin(getenv func(string) string) *plugin { return &plugin{getenv: getenv} }
+func newPlugin(getenv func(string) string, stderr io.Writer) *plugin {
+	return &plugin{getenv: getenv, stderr: stderr}
+}
 
-// open loads the configuration and connects a session.
-func (p *plugin) open(args *skel.CmdArgs) (*config.Network, *ipam.Session, error) {
-	conf, err := config.Load(args.StdinData, args.Args)
-	if err != nil {
-		return nil, nil, err
-	}
+// open connects a session for a loaded configuration.
+func (p *plugin) open(conf *config.Network, log *slog.Logger) (*config.Network, *ipam.Session, error) {
 	node, err := p.nodeName(conf)
 	if err != nil {
 		return nil, nil, err
 	}
+	logSettings(log, conf, node)
 	host, err := p.core(conf)
 	if err != nil {
 		return nil, nil, err
@@ -76,7 +80,7 @@ func (p *plugin) core(conf *config.Network) (hosts.Core, error) {
 }
 
 func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
-	return p.withSession(args, func(ctx context.Context, conf *config.Network, s *ipam.Session) error {
+	return p.withSession("ADD", args, func(ctx context.Context, conf *config.Network, s *ipam.Session, log *slog.Logger) error {
 		result := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 		if conf.ResolvConf != "" {
 			dns, err := parseResolvConf(conf.ResolvConf)
@@ -98,6 +102,7 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 			}
 			result.IPs = append(result.IPs, cfg)
 		}
+		log.Info("allocated", "addresses", attachedList(ips))
 		result.Routes = conf.Routes
 		return types.PrintResult(result, conf.CNIVersion)
 	})
@@ -107,39 +112,64 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 // covers the whole invocation, counted from before the connection is made
 // (logging in with etcdUsername waits for etcd), so that an unreachable
 // etcd is reported within it.
-func (p *plugin) withSession(args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session) error) error {
+//
+// Each command is logged (when ipam "logFile" is set) under its name,
+// network, container and interface: failures with their CNI code, and
+// what a command changed as the command itself reports it.
+func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session, *slog.Logger) error) error {
 	start := time.Now()
-	conf, s, err := p.open(args)
+	conf, err := config.Load(args.StdinData, args.Args)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
-	defer cancel()
-	return op(ctx, conf, s)
+	log, closeLog := openLog(conf, p.stderr)
+	defer closeLog()
+	log = log.With("command", command, "network", conf.Name, "containerID", args.ContainerID, "ifName", args.IfName)
+	err = func() error {
+		conf, s, err := p.open(conf, log)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
+		defer cancel()
+		return op(ctx, conf, s, log)
+	}()
+	logOutcome(log, err, time.Since(start))
+	return err
 }
 
 func (p *plugin) cmdDel(args *skel.CmdArgs) error {
-	return p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
-		return s.Del(ctx, args.ContainerID, args.IfName)
+	return p.withSession("DEL", args, func(ctx context.Context, _ *config.Network, s *ipam.Session, log *slog.Logger) error {
+		if err := s.Del(ctx, args.ContainerID, args.IfName); err != nil {
+			return err
+		}
+		log.Info("released")
+		return nil
 	})
 }
 
 func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
-	return p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
+	return p.withSession("CHECK", args, func(ctx context.Context, _ *config.Network, s *ipam.Session, _ *slog.Logger) error {
 		return s.Check(ctx, args.ContainerID, args.IfName)
 	})
 }
 
 func (p *plugin) cmdGC(args *skel.CmdArgs) error {
-	return p.withSession(args, func(ctx context.Context, conf *config.Network, s *ipam.Session) error {
-		_, err := s.GC(ctx, conf.ValidAttachments)
-		return err
+	return p.withSession("GC", args, func(ctx context.Context, conf *config.Network, s *ipam.Session, log *slog.Logger) error {
+		released, err := s.GC(ctx, conf.ValidAttachments)
+		if err != nil {
+			return err
+		}
+		for _, att := range released {
+			log.Info("collected", "attachment", att.ContainerID+"/"+att.IfName, "addresses", attachedList(att.IPs))
+		}
+		return nil
 	})
 }
 
 func (p *plugin) cmdStatus(args *skel.CmdArgs) error {
-	err := p.withSession(args, func(ctx context.Context, _ *config.Network, s *ipam.Session) error {
+	err := p.withSession("STATUS", args, func(ctx context.Context, _ *config.Network, s *ipam.Session, _ *slog.Logger) error {
 		return s.Status(ctx)
 	})
 	var e *types.Error
