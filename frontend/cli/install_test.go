@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runInstallCmd runs "etcd-ipam install" in-process with args.
+func runInstallCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"etcd-ipam", "install"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestInstallReplacesAtomically installs over an existing plugin that a
+// reader holds open: the reader keeps the old content (the file was
+// replaced by a rename, not rewritten in place, which would also fail with
+// "text file busy" while a runtime executes the plugin), the new file is
+// executable, and no temporary file is left behind.
+func TestInstallReplacesAtomically(t *testing.T) {
+	srcDir, dest := t.TempDir(), t.TempDir()
+	source := filepath.Join(srcDir, "etcd")
+	if err := os.WriteFile(source, []byte("new plugin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dest, "etcd")
+	if err := os.WriteFile(target, []byte("old plugin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+
+	code, stdout, stderr := runInstallCmd(t, "--source", source, "--dest", dest)
+	if code != 0 {
+		t.Fatalf("install exited %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, target) {
+		t.Errorf("stdout %q does not name the installed file %s", stdout, target)
+	}
+	got, err := os.ReadFile(target)
+	if err != nil || string(got) != "new plugin" {
+		t.Fatalf("installed file holds %q (%v), want the source's content", got, err)
+	}
+	info, err := os.Stat(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o755 {
+		t.Errorf("installed file mode %v, want 0755", info.Mode().Perm())
+	}
+	held, err := io.ReadAll(old)
+	if err != nil || string(held) != "old plugin" {
+		t.Errorf("a reader of the old plugin now reads %q (%v): it was overwritten in place", held, err)
+	}
+	entries, err := os.ReadDir(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("dest holds %q, want only etcd", names)
+	}
+}
+
+// TestInstallName installs under another file name, for a network whose
+// ipam "type" names the plugin differently.
+func TestInstallName(t *testing.T) {
+	srcDir, dest := t.TempDir(), t.TempDir()
+	source := filepath.Join(srcDir, "etcd")
+	if err := os.WriteFile(source, []byte("plugin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runInstallCmd(t, "--source", source, "--dest", dest, "--name", "etcd-ipam"); code != 0 {
+		t.Fatalf("install exited %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "etcd-ipam")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInstallFailures: every failure names what to fix, exits 1 (2 for a
+// bad command line) and leaves the destination as it was.
+func TestInstallFailures(t *testing.T) {
+	srcDir, dest := t.TempDir(), t.TempDir()
+	source := filepath.Join(srcDir, "etcd")
+	if err := os.WriteFile(source, []byte("plugin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		mentions string
+	}{
+		{"missing source", []string{"--source", filepath.Join(srcDir, "nosuch"), "--dest", dest}, 1, "nosuch"},
+		{"source is a directory", []string{"--source", srcDir, "--dest", dest}, 1, "not a regular file"},
+		{"missing dest", []string{"--source", source, "--dest", filepath.Join(dest, "nosuch")}, 1, "nosuch"},
+		{"dest is a file", []string{"--source", source, "--dest", source}, 1, "not a directory"},
+		{"name with a slash", []string{"--source", source, "--dest", dest, "--name", "../etcd"}, 2, "plain file name"},
+		{"positional argument", []string{"--source", source, "--dest", dest, "extra"}, 2, "extra"},
+	} {
+		code, _, stderr := runInstallCmd(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.mentions) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d mentioning %q", tc.name, code, stderr, tc.code, tc.mentions)
+		}
+	}
+	entries, err := os.ReadDir(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("failed installs left %d files in dest", len(entries))
+	}
+}
