@@ -61,6 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			devEtcdCommand(),
 			demoCommand(),
+			installCommand(),
 		},
 		OnUsageError: onUsageError,
 		// The library would otherwise call os.Exit itself for some
