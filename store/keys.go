@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Root is the prefix of every key the plugin writes.
@@ -20,11 +21,36 @@ const (
 // keys builds the key names of one network.
 type keys struct{ prefix string }
 
+// MaxNameLength bounds network names and container IDs, so that every key
+// stays far below etcd's request size limit (1.5 MiB by default) however
+// many keys one transaction touches. Runtimes use 64-character IDs.
+const MaxNameLength = 1024
+
+// newKeys encodes the network name into the prefix of its keys. Names are
+// encoded, never interpreted: url.PathEscape turns "/" into "%2F" (and "%"
+// into "%25"), so a name cannot reach outside its prefix, and the encoding
+// is one-to-one, so two networks never share keys. ".." stays "..", which
+// etcd treats as two ordinary characters: its keys are not paths.
 func newKeys(network string) (keys, error) {
-	if network == "" {
-		return keys{}, fmt.Errorf("network name is empty")
+	if err := checkName("network name", network); err != nil {
+		return keys{}, err
 	}
 	return keys{prefix: Root + url.PathEscape(network) + "/"}, nil
+}
+
+// checkName rejects names that keys could hold but values could not: the
+// records are JSON, which would silently replace invalid UTF-8, so such a
+// name could be written but never found again.
+func checkName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", what)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%s is %d bytes long; the limit is %d", what, len(name), MaxNameLength)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s %q is not valid UTF-8", what, name)
+	}
+	return nil
 }
 
 func (k keys) ip(a netip.Addr) string { return k.prefix + ipsDir + AddrKey(a) }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -25,6 +26,9 @@ type Outcome struct {
 // an ADD reserves all of its addresses or none. It also records each
 // address as its range set's last reserved one.
 func (n *Network) Reserve(ctx context.Context, att Attachment) (Outcome, error) {
+	if err := errors.Join(checkName("container ID", att.ContainerID), checkName("interface name", att.IfName)); err != nil {
+		return Outcome{}, err
+	}
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	attValue, err := json.Marshal(att)
 	if err != nil {
