@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ErrOwnerChanged reports that an address was released, or handed to
+// someone else, after the caller read who held it: an operator's release
+// confirmed for one owner must never free another owner's address.
+var ErrOwnerChanged = errors.New("the address changed owner since it was read")
+
+// ReleaseAddress frees one address, provided it is still held exactly as
+// held was read (same create and modification revision), and returns the
+// attachment it belonged to as it was before, or nil.
+//
+// When the attachment of held's owner holds the address (created in the
+// same transaction), the address leaves the attachment's list in the same
+// transaction, and the attachment goes with its last address: a later
+// CHECK verifies, a repeated ADD returns, and DEL frees the addresses the
+// container still holds, and never the released one, which another
+// container may have by then. An address whose attachment is gone or is a
+// later one is freed alone. All of it commits or nothing does.
+func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*StoredAttachment, error) {
+	const attempts = 5
+	ipKey := n.keys.ip(held.Addr)
+	same := []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(ipKey), "=", held.CreateRevision),
+		clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision),
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
+		var att *StoredAttachment
+		if held.ContainerID != "" {
+			var err error
+			if att, err = n.Attachment(ctx, held.ContainerID, held.IfName); err != nil {
+				return nil, err
+			}
+		}
+		cmps := append([]clientv3.Cmp(nil), same...)
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
+		owned := att != nil && att.CreateRevision == held.CreateRevision
+		if held.ContainerID != "" {
+			attKey := n.keys.container(held.ContainerID, held.IfName)
+			if att == nil {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(attKey), "=", 0))
+			} else {
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(attKey), "=", att.ModRevision))
+			}
+			if owned {
+				op, err := n.dropAddress(attKey, *att, held)
+				if err != nil {
+					return nil, err
+				}
+				ops = append(ops, op)
+			}
+		}
+		resp, err := n.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("releasing %s in network %q: %w", held.Addr, n.name, err)
+		}
+		if resp.Succeeded {
+			if !owned {
+				return nil, nil
+			}
+			return att, nil
+		}
+		now, err := n.LookupAddress(ctx, held.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if now == nil || now.CreateRevision != held.CreateRevision || now.ModRevision != held.ModRevision {
+			return nil, fmt.Errorf("releasing %s in network %q: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged)
+		}
+		// Only the attachment changed (its container was DELeted and
+		// ADDed again between the reads): read it again.
+	}
+	return nil, fmt.Errorf("releasing %s in network %q: its attachment kept changing during %d attempts; nothing was released", held.Addr, n.name, attempts)
+}
+
+// dropAddress rewrites att without held's address, or deletes it when
+// that was its last one.
+func (n *Network) dropAddress(attKey string, att StoredAttachment, held StoredAllocation) (clientv3.Op, error) {
+	rest := att.Attachment
+	rest.IPs = nil
+	for _, ip := range att.IPs {
+		if ip.Address.Addr() != held.Addr {
+			rest.IPs = append(rest.IPs, ip)
+		}
+	}
+	if len(rest.IPs) == 0 {
+		return clientv3.OpDelete(attKey), nil
+	}
+	value, err := json.Marshal(rest)
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("encoding attachment: %w", err)
+	}
+	// A put keeps the key's create revision, which the remaining address
+	// keys share: CHECK and DEL still recognise them as this attachment's.
+	return clientv3.OpPut(attKey, string(value)), nil
+}
