@@ -151,7 +151,8 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			if failure != nil {
 				return nil, failure
 			}
-			return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s is in no range set of network %q", joinAddrs(unmatched), s.name))
+			return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
+				joinAddrs(unmatched), plural(len(unmatched), "is", "are"), s.name, plural(len(unmatched), "its", "their")))
 		}
 		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now, IPs: picked}
 		outcome, err := s.net.Reserve(ctx, att)
@@ -324,6 +325,13 @@ func (s *Session) searchStarts(positions []store.Position, containerID string, a
 		starts[i] = s.core.Spot(s.sets[i], h.Sum64())
 	}
 	return starts
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func joinAddrs(addrs []netip.Addr) string {

@@ -69,8 +69,9 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 	// requested address after other range sets allocated keeps their
 	// advanced positions (docs/DESIGN.md).
 	movesPositions := map[string]bool{
-		"requested gateway of the second set": true,
-		"requested address in no range set":   true,
+		"requested gateway of the second set":       true,
+		"requested address in no range set":         true,
+		"two requested addresses for one range set": true,
 	}
 	for _, tc := range []struct {
 		name     string
@@ -118,6 +119,32 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 		{"non-UTF-8 in the network name", add(config("1.0.0", "bad\xff", ranges)), 7, []string{"network name"}},
 		{"non-UTF-8 in CNI_ARGS", withArgs(add(good(ranges)), "IP=203.0.113.7\xff"), 7, []string{"203.0.113.7"}},
 		{"10 MB config with invalid ranges", add(good(`"padding": "` + padding + `", "ranges": [[{"subnet": "nonsense"}]]`)), 7, []string{"nonsense"}},
+		{"no ipam object", add(`{"cniVersion": "1.0.0", "name": "bad"}`), 7, []string{`"ipam"`}},
+		{"no network name", add(`{"cniVersion": "1.0.0", "ipam": {"type": "etcd"}}`), 7, []string{"network name"}},
+		{"cniVersion not a string", add(`{"cniVersion": 1, "name": "bad", "ipam": {}}`), 6, []string{"cniVersion"}},
+		{"no etcdConfig", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", ` + ranges + `}}`), 7, []string{"etcdConfig"}},
+		{"empty etcdURL", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": " , "}, ` + ranges + `}}`), 7, []string{"etcdURL is empty"}},
+		{"etcdURL mixes schemes", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://127.0.0.1:1,https://127.0.0.1:2"}, ` + ranges + `}}`), 7, []string{"mixes"}},
+		{"etcdURL with another scheme", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "ftp://127.0.0.1:2379"}, ` + ranges + `}}`), 7, []string{"ftp://127.0.0.1:2379"}},
+		{"etcdTimeout not a duration", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `", "etcdTimeout": "ten"}, ` + ranges + `}}`), 7, []string{"etcdTimeout", "10s"}},
+		{"etcdTimeout negative", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `", "etcdTimeout": "-1s"}, ` + ranges + `}}`), 7, []string{"etcdTimeout"}},
+		{"etcdUsername without password", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `", "etcdUsername": "u"}, ` + ranges + `}}`), 7, []string{"etcdPassword"}},
+		{"contradictory CA keys", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `", "etcdTrustedCAFileFile": "/a.pem", "etcdTrustedCAFile": "/b.pem"}, ` + ranges + `}}`), 7, []string{"differ"}},
+		{"etcdConfig of the wrong type", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": "http://127.0.0.1:2379", ` + ranges + `}}`), 6, []string{"etcdConfig"}},
+		{"unknown logLevel", add(good(ranges + `, "logLevel": "loud"`)), 7, []string{"logLevel", "debug"}},
+		{"relative logFile", add(good(ranges + `, "logFile": "ipam.log"`)), 7, []string{"logFile", "absolute"}},
+		{"range set not a list", add(good(`"ranges": [{"subnet": "203.0.113.0/24"}]`)), 6, []string{"ranges"}},
+		{"rangeStart not an address", add(good(`"ranges": [[{"subnet": "203.0.113.0/24", "rangeStart": "start"}]]`)), 7, []string{"range set 0", "start"}},
+		{"route dst not a CIDR", add(good(ranges + `, "routes": [{"dst": "everywhere"}]`)), 6, []string{"everywhere"}},
+		{"resolvConf missing", add(good(ranges + `, "resolvConf": "/nonexistent/resolv.conf"`)), 7, []string{"resolvConf"}},
+		{"CNI_ARGS IPv6 not an address", withArgs(add(good(ranges)), "IP=2001:db8:1::zz"), 7, []string{"2001:db8:1::zz"}},
+		{"two requested addresses for one range set", withArgs(add(good(ranges)), "IP=203.0.113.5,203.0.113.6"), 101, []string{"203.0.113.6"}},
+		{"runtimeConfig ips not addresses", add(good(ranges + `, "x": 1}, "runtimeConfig": {"ips": ["here"]}, "y": {"z": 1`)), 7, []string{"here"}},
+		{"args.cni.ips of the wrong type", add(good(ranges + `}, "args": {"cni": {"ips": "203.0.113.5"}}, "y": {"z": 1`)), 6, []string{"args"}},
+		{"overlong CNI_CONTAINERID", invocation{Command: "ADD", ContainerID: strings.Repeat("c", 2000), Config: good(ranges)}, 4, []string{"CNI_CONTAINERID", "limit"}},
+		{"lowercase command", invocation{Command: "add", ContainerID: "c", Config: good(ranges)}, 4, []string{"add"}},
+		{"CHECK before 0.4.0", invocation{Command: "CHECK", ContainerID: "c", Config: config("0.3.1", "bad", ranges)}, 1, []string{"CHECK"}},
+		{"network name with a slash", add(config("1.0.0", "bad/net", ranges)), 7, []string{"network name"}},
 		{"10 MB config, broken at the end", add(good(`"padding": "` + padding + `", ` + ranges)[:len(good(`"padding": "`+padding+`", `+ranges))-1]), 6, []string{"line 1", "unexpected end"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

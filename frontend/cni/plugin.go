@@ -18,6 +18,7 @@ import (
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/native"
 	"github.com/etcd-cni/etcd-ipam/ipam"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // NodeNameEnv overrides the node name (the host name by default) that
@@ -118,6 +119,11 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 // what a command changed as the command itself reports it.
 func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session, *slog.Logger) error) error {
 	start := time.Now()
+	// skel checks the characters of CNI_CONTAINERID but not its length.
+	if len(args.ContainerID) > store.MaxNameLength {
+		return types.NewError(types.ErrInvalidEnvironmentVariables,
+			fmt.Sprintf("CNI_CONTAINERID is %d bytes long; the limit is %d", len(args.ContainerID), store.MaxNameLength), "")
+	}
 	conf, err := config.Load(args.StdinData, args.Args)
 	if err != nil {
 		return err
