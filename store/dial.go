@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -60,6 +61,9 @@ func Dial(cfg config.Etcd, extra ...grpc.DialOption) (*clientv3.Client, error) {
 		tlsConfig, err := info.ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("loading TLS files (etcdCertFile %q, etcdKeyFile %q, etcdTrustedCAFileFile %q): %w", cfg.CertFile, cfg.KeyFile, cfg.CAFile, err)
+		}
+		if err := checkClientCertificate(cfg, time.Now()); err != nil {
+			return nil, err
 		}
 		cc.TLS = tlsConfig
 		// Options given last win, so these credentials replace the
@@ -279,4 +283,39 @@ func permanentTLSError(err error) bool {
 		}
 	}
 	return false
+}
+
+// checkClientCertificate refuses, before any connection, TLS files that
+// cannot work: a client certificate that etcd is bound to refuse (expired,
+// not yet valid, or not meant for client authentication) or a CA file
+// without a certificate. etcd would only close the connection,
+// which a client cannot tell from a network failure.
+func checkClientCertificate(cfg config.Etcd, now time.Time) error {
+	pair, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return fmt.Errorf("etcdCertFile %q and etcdKeyFile %q: %w", cfg.CertFile, cfg.KeyFile, err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return fmt.Errorf("etcdCertFile %q: %w", cfg.CertFile, err)
+		}
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("etcdCertFile %q expired on %s; renew the client certificate", cfg.CertFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("etcdCertFile %q is not valid before %s; check this node's clock or the certificate", cfg.CertFile, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	ca, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("etcdTrustedCAFileFile %q cannot be read: %w", cfg.CAFile, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(ca) {
+		return fmt.Errorf("etcdTrustedCAFileFile %q holds no PEM certificate; give the CA certificate that signed etcd's server certificate", cfg.CAFile)
+	}
+	if len(leaf.ExtKeyUsage) > 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		return fmt.Errorf("etcdCertFile %q is not a client certificate (its extended key usage lacks client authentication); give the certificate issued for etcd clients", cfg.CertFile)
+	}
+	return nil
 }

@@ -31,6 +31,15 @@ type TLSFiles struct {
 	// OtherCAFile is an unrelated CA that signed nothing the server
 	// presents, for tests of a wrongly configured trust anchor.
 	OtherCAFile string
+	// ExpiredCertFile and ExpiredKeyFile are a client certificate signed
+	// by CAFile that expired an hour ago, and its key; ExpiredKeyFile
+	// with CertFile is a certificate and a key that do not match.
+	ExpiredCertFile string
+	ExpiredKeyFile  string
+	// ServerOnlyCertFile and ServerOnlyKeyFile are signed by CAFile but
+	// allowed for server authentication only.
+	ServerOnlyCertFile string
+	ServerOnlyKeyFile  string
 }
 
 // StartTLS is Start for a server that listens on https://127.0.0.1:PORT
@@ -68,6 +77,11 @@ func writeTLSFiles(dir string) (TLSFiles, transport.TLSInfo, error) {
 		CertFile:    filepath.Join(dir, "client.pem"),
 		KeyFile:     filepath.Join(dir, "client-key.pem"),
 		OtherCAFile: filepath.Join(dir, "other-ca.pem"),
+
+		ExpiredCertFile:    filepath.Join(dir, "expired.pem"),
+		ExpiredKeyFile:     filepath.Join(dir, "expired-key.pem"),
+		ServerOnlyCertFile: filepath.Join(dir, "server-only.pem"),
+		ServerOnlyKeyFile:  filepath.Join(dir, "server-only-key.pem"),
 	}
 	server := transport.TLSInfo{
 		CertFile:       filepath.Join(dir, "server.pem"),
@@ -103,10 +117,31 @@ func writeTLSFiles(dir string) (TLSFiles, transport.TLSInfo, error) {
 		return TLSFiles{}, transport.TLSInfo{}, err
 	}
 
+	expiredDER, expiredKey, err := newLeaf(ca, caKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "etcdtest expired client"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		NotBefore:   time.Now().Add(-48 * time.Hour),
+		NotAfter:    time.Now().Add(-time.Hour),
+	})
+	if err != nil {
+		return TLSFiles{}, transport.TLSInfo{}, err
+	}
+	serverOnlyDER, serverOnlyKey, err := newLeaf(ca, caKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "etcdtest server-only"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return TLSFiles{}, transport.TLSInfo{}, err
+	}
+
 	for _, f := range []struct {
 		path, kind string
 		der        []byte
 	}{
+		{files.ExpiredCertFile, "CERTIFICATE", expiredDER},
+		{files.ExpiredKeyFile, "PRIVATE KEY", expiredKey},
+		{files.ServerOnlyCertFile, "CERTIFICATE", serverOnlyDER},
+		{files.ServerOnlyKeyFile, "PRIVATE KEY", serverOnlyKey},
 		{files.CAFile, "CERTIFICATE", ca.Raw},
 		{files.OtherCAFile, "CERTIFICATE", other.Raw},
 		{server.CertFile, "CERTIFICATE", serverDER},
@@ -123,16 +158,18 @@ func writeTLSFiles(dir string) (TLSFiles, transport.TLSInfo, error) {
 }
 
 // certTemplate fills in what every test certificate shares: a random
-// serial number and a validity from an hour ago (clock skew) to a day
-// from now.
+// serial number and, unless tmpl sets one, a validity from an hour ago
+// (clock skew) to a day from now.
 func certTemplate(tmpl *x509.Certificate) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("drawing a certificate serial number: %w", err)
 	}
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
 	return tmpl, nil
 }
 
