@@ -510,3 +510,37 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCNIArgs feeds arbitrary CNI_ARGS strings to the argument parser
+// alone: it must never panic; what it accepts must be clean address
+// candidates (trimmed, non-empty, without separators); and writing them
+// back as one IP= pair must parse to the same list.
+func FuzzParseCNIArgs(f *testing.F) {
+	for _, seed := range []string{
+		"", "IP=192.0.2.5", "ip=192.0.2.5,2001:db8::5", "IgnoreUnknown=1;K8S_POD_NAME=x;IP=192.0.2.7",
+		"IP=", "IP;=", "IP==", "IgnoreUnknown=maybe", "IP=1;IP=2", " IP = 1 ", "IP=a,,b, ,c", ";;",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		ips, err := parseCNIArgs(args)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error message")
+			}
+			return
+		}
+		for _, ip := range ips {
+			if ip == "" || ip != strings.TrimSpace(ip) || strings.ContainsAny(ip, ",;=") {
+				t.Fatalf("parseCNIArgs(%q) returned the unclean item %q", args, ip)
+			}
+		}
+		if len(ips) == 0 {
+			return
+		}
+		again, err := parseCNIArgs("IP=" + strings.Join(ips, ","))
+		if err != nil || strings.Join(again, ",") != strings.Join(ips, ",") {
+			t.Fatalf("parseCNIArgs(%q) = %q, but writing that back parses to %q, %v", args, ips, again, err)
+		}
+	})
+}
