@@ -17,6 +17,9 @@ import (
 var pluginPath string
 
 func TestMain(m *testing.M) {
+	if at := os.Getenv(crashEnv); at != "" {
+		os.Exit(runCrashingPlugin(at))
+	}
 	dir, err := os.MkdirTemp("", "etcd-ipam-plugin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

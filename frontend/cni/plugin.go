@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"google.golang.org/grpc"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
@@ -31,6 +32,9 @@ type plugin struct {
 	// stderr receives what cannot go to the log file, such as the log
 	// file's own failure to open; never the CNI result.
 	stderr io.Writer
+	// dialOptions instrument the etcd connection; tests use them to kill
+	// the process at each request. Empty in the plugin binary.
+	dialOptions []grpc.DialOption
 }
 
 func newPlugin(getenv func(string) string, stderr io.Writer) *plugin {
@@ -48,7 +52,7 @@ func (p *plugin) open(conf *config.Network, log *slog.Logger) (*config.Network, 
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node})
+	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node, DialOptions: p.dialOptions})
 	if err != nil {
 		return nil, nil, err
 	}
