@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
+)
+
+// What every test run creates is marked with the process id, so that the
+// next run can tell a crashed run's leftovers (whose process is gone) from
+// a concurrent run's live resources.
+const (
+	pidLabel   = "org.etcd-cni.e2e.pid"
+	namePrefix = "etcd-ipam-e2e-"
+	// Images keep fixed tags: rebuilt from the same binaries they are
+	// cache hits, and a concurrent run retagging them is harmless.
+	etcdImage      = "etcd-ipam-e2e/etcd:latest"
+	installerImage = "etcd-ipam-e2e/installer:latest"
+)
+
+// suite is what TestMain prepares once for every test: the binaries, built
+// from this module, and the images built from them.
+type suite struct {
+	// binDir holds the static binaries: etcd (our plugin), etcd-ipam (the
+	// CLI), bridge (CNI's reference plugin) and etcd-server. It is the
+	// CNI_PATH the tests give runtimes.
+	binDir string
+	pool   *dockertest.Pool
+	// err is why the suite could not be prepared; every test fails with it.
+	err error
+}
+
+// The one suite of this test binary, set by TestMain before any test runs
+// and read-only afterwards.
+var theSuite suite
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", namePrefix+"bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	theSuite = prepare(dir)
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireSuite returns the prepared suite, skips under -short, and fails
+// the test when Docker or the builds are not available.
+func requireSuite(t *testing.T) *suite {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end tests need Docker and root; skipped under -short")
+	}
+	if theSuite.err != nil {
+		t.Fatalf("e2e setup: %v", theSuite.err)
+	}
+	return &theSuite
+}
+
+// prepare builds the binaries and images and sweeps a crashed run's
+// leftovers. A cold CI machine spends most of this compiling etcd.
+func prepare(binDir string) suite {
+	s := suite{binDir: binDir}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	for _, b := range []struct{ out, pkg string }{
+		{"etcd", "github.com/etcd-cni/etcd-ipam/frontend/cni"},
+		{"etcd-ipam", "github.com/etcd-cni/etcd-ipam/frontend/cli"},
+		{"bridge", "github.com/containernetworking/plugins/plugins/main/bridge"},
+		{"etcd-server", "go.etcd.io/etcd/server/v3"},
+	} {
+		if err := goBuild(ctx, filepath.Join(binDir, b.out), b.pkg); err != nil {
+			s.err = err
+			return s
+		}
+	}
+	built := time.Now()
+
+	pool, err := dockertest.NewPool("")
+	if err == nil {
+		err = pool.Client.Ping()
+	}
+	if err != nil {
+		s.err = fmt.Errorf("Docker is not available (the e2e tests need a running daemon; use -short to skip them): %w", err)
+		return s
+	}
+	s.pool = pool
+	sweep(pool)
+
+	etcdDockerfile := "FROM scratch\nCOPY etcd /usr/local/bin/etcd\nENTRYPOINT [\"/usr/local/bin/etcd\"]\n"
+	if err := buildImage(ctx, pool, etcdImage, map[string]string{
+		"Dockerfile": "=" + etcdDockerfile,
+		"etcd":       filepath.Join(binDir, "etcd-server"),
+	}); err != nil {
+		s.err = err
+		return s
+	}
+	if err := buildImage(ctx, pool, installerImage, map[string]string{
+		"Dockerfile":    filepath.Join("..", "images", "Dockerfile"),
+		"bin/etcd":      filepath.Join(binDir, "etcd"),
+		"bin/etcd-ipam": filepath.Join(binDir, "etcd-ipam"),
+	}); err != nil {
+		s.err = err
+		return s
+	}
+	fmt.Fprintf(os.Stderr, "e2e: built binaries in %v, images in %v\n",
+		built.Sub(start).Round(time.Second), time.Since(built).Round(time.Second))
+	return s
+}
+
+// goBuild builds a static binary, so that it runs in a FROM scratch image.
+func goBuild(ctx context.Context, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w: %s", pkg, err, stderr.Bytes())
+	}
+	return nil
+}
+
+// buildImage builds tag from a context of files: each key is a path in the
+// context, each value a file on disk, or "=" followed by the content. No
+// registry is reachable, so every image is FROM scratch.
+func buildImage(ctx context.Context, pool *dockertest.Pool, tag string, files map[string]string) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, src := range files {
+		var data []byte
+		if content, ok := strings.CutPrefix(src, "="); ok {
+			data = []byte(content)
+		} else {
+			var err error
+			if data, err = os.ReadFile(src); err != nil {
+				return fmt.Errorf("building %s: %w", tag, err)
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+			return fmt.Errorf("building %s: %w", tag, err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			return fmt.Errorf("building %s: %w", tag, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("building %s: %w", tag, err)
+	}
+	var out bytes.Buffer
+	err := pool.Client.BuildImage(dc.BuildImageOptions{
+		Name:           tag,
+		InputStream:    &buf,
+		OutputStream:   &out,
+		RmTmpContainer: true,
+		Labels:         map[string]string{"org.etcd-cni.e2e": "image"},
+		Context:        ctx,
+	})
+	if err != nil {
+		return fmt.Errorf("docker build %s: %w\n%s", tag, err, out.Bytes())
+	}
+	return nil
+}
+
+// processGone reports whether no process has this id any more.
+func processGone(pid int) bool {
+	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// ownerGone reports whether a name made by uniqueName belongs to a
+// process that no longer runs.
+func ownerGone(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	pidText, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	return err == nil && processGone(pid)
+}
+
+// sweep removes what a crashed earlier run left: containers and networks
+// labelled with a dead process id, and network namespaces, bridges and
+// iptables rules named after one.
+func sweep(pool *dockertest.Pool) {
+	containers, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true, Filters: map[string][]string{"label": {pidLabel}}})
+	if err == nil {
+		for _, c := range containers {
+			if pid, err := strconv.Atoi(c.Labels[pidLabel]); err == nil && processGone(pid) {
+				_ = pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
+			}
+		}
+	}
+	networks, err := pool.Client.FilteredListNetworks(dc.NetworkFilterOpts{"label": {pidLabel: true}})
+	if err == nil {
+		for _, n := range networks {
+			if pid, err := strconv.Atoi(n.Labels[pidLabel]); err == nil && processGone(pid) {
+				_ = pool.Client.RemoveNetwork(n.ID)
+			}
+		}
+	}
+	if entries, err := os.ReadDir("/var/run/netns"); err == nil {
+		for _, e := range entries {
+			if ownerGone(e.Name(), netnsPrefix) {
+				_ = exec.Command("ip", "netns", "delete", e.Name()).Run()
+			}
+		}
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 2 {
+				continue
+			}
+			name := strings.TrimSuffix(strings.Split(fields[1], "@")[0], ":")
+			if ownerGone(name, bridgePrefix) {
+				_ = exec.Command("ip", "link", "delete", name).Run()
+				allowBridgeForwarding(name, false)
+			}
+		}
+	}
+}
+
+// uniqueName is prefix, this process's id and what, so that sweep can
+// recognise it; what must be unique within the run.
+func uniqueName(prefix, what string) string {
+	return fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), what)
+}
+
+// labels mark a container or network as this run's.
+func labels() map[string]string {
+	return map[string]string{pidLabel: strconv.Itoa(os.Getpid())}
+}
+
+// copyFile is for tests that need a binary under another name or place.
+func copyFile(dst, src string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
