@@ -1,7 +1,18 @@
 package wasm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts/wasm/internal/sources"
 
 	"github.com/etcd-cni/etcd-ipam/hosts/hoststest"
 	"github.com/etcd-cni/etcd-ipam/hosts/native"
@@ -34,5 +45,122 @@ func TestVectorsAgree(t *testing.T) {
 		if got, want := v.Call(w), v.Call(n); !hoststest.Same(got, want) {
 			t.Errorf("%s: wasm %s, native %s", v.Name, hoststest.Describe(got), hoststest.Describe(want))
 		}
+	}
+}
+
+// TestModuleIsFresh fails when core/, the guest or the encoding changed
+// since core.wasm was generated, or when core.wasm was edited by hand, so
+// that the embedded module can never drift from the native core.
+func TestModuleIsFresh(t *testing.T) {
+	root, err := sources.Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := sources.Digest(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digest != moduleSourcesDigest {
+		t.Errorf("core.wasm is stale: its sources changed since it was built (digest %s, recorded %s); run `go generate ./hosts/wasm` and commit the result",
+			digest, moduleSourcesDigest)
+	}
+	sum := sha256.Sum256(module)
+	if got := hex.EncodeToString(sum[:]); got != moduleDigest {
+		t.Errorf("core.wasm is not the module that was generated (sha256 %s, recorded %s); run `go generate ./hosts/wasm`", got, moduleDigest)
+	}
+}
+
+// TestTrapDiscardsInstance checks that a panic in the guest reaches the
+// caller as a panic, as the same input panics natively, and that the next
+// call runs in a fresh instance with correct answers.
+func TestTrapDiscardsInstance(t *testing.T) {
+	h := newHost(t, "")
+	nativePanic := panics(func() { native.New().Spot(core.RangeSet{}, 1) })
+	wasmPanic := panics(func() { h.Spot(core.RangeSet{}, 1) })
+	if nativePanic == nil || wasmPanic == nil {
+		t.Fatalf("Spot of an empty set: native panic %v, wasm panic %v; want both to panic", nativePanic, wasmPanic)
+	}
+	if msg := fmt.Sprint(wasmPanic); !strings.Contains(msg, "integer divide by zero") {
+		t.Errorf("wasm panic %q does not carry the guest's message", msg)
+	}
+	set := hoststest.Set(core.RangeSpec{Subnet: "203.0.113.0/24"})
+	if got, want := h.Spot(set, 300), netip.MustParseAddr("203.0.113.47"); got != want {
+		t.Errorf("after the trap Spot = %s, want %s", got, want)
+	}
+}
+
+func panics(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
+}
+
+// TestCacheDir checks that compiled code lands in the configured directory
+// and that a second host loads it, and that a directory that cannot be
+// created falls back to memory instead of failing.
+func TestCacheDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "cache")
+	first := newHost(t, dir)
+	if first.CacheDir() != dir {
+		t.Fatalf("CacheDir() = %q, want %q", first.CacheDir(), dir)
+	}
+	var files int
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatalf("no compiled code was written under %s", dir)
+	}
+	second := newHost(t, dir)
+	hoststest.Run(t, second)
+
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fallback := newHost(t, filepath.Join(blocker, "cache")) // a path under a regular file
+	if fallback.CacheDir() != "" {
+		t.Errorf("CacheDir() = %q under a regular file, want the in-memory cache", fallback.CacheDir())
+	}
+	hoststest.Run(t, fallback)
+}
+
+// TestConcurrentCalls checks that calls from many goroutines are serialized
+// into the one instance and each gets its own answer.
+func TestConcurrentCalls(t *testing.T) {
+	h := newHost(t, "")
+	set := hoststest.Set(core.RangeSpec{Subnet: "198.51.100.0/24"})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				seed := uint64(g*1000 + i)
+				if got, want := h.Spot(set, seed), set.Spot(seed); got != want {
+					t.Errorf("Spot(%d) = %s, want %s", seed, got, want)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+// TestClosedHostPanics checks that a call after Close fails loudly rather
+// than touching a closed runtime.
+func TestClosedHostPanics(t *testing.T) {
+	h, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := panics(func() { h.Split(core.Segment{}, 1) }); p == nil {
+		t.Error("a call after Close did not panic")
 	}
 }
