@@ -215,4 +215,3 @@ func offset(a netip.Addr, n uint64) netip.Addr {
 	}
 	return a
 }
-
