@@ -48,6 +48,9 @@ type Network struct {
 	NodeName string
 	// Core selects the host that runs the allocation core.
 	Core string
+	// WasmCacheDir is the ipam "wasmCacheDir" key: where core "wasm" keeps
+	// compiled code between invocations. Empty means the host's default.
+	WasmCacheDir string
 	// LogFile is where the plugin appends its log; empty means no log.
 	// Logs never go to stdout, which carries the CNI result.
 	LogFile string
@@ -108,6 +111,7 @@ type ipamConf struct {
 	ResolvConf string             `json:"resolvConf"`
 	NodeName   string             `json:"nodeName"`
 	Core       string             `json:"core"`
+	WasmCache  string             `json:"wasmCacheDir"`
 	LogFile    string             `json:"logFile"`
 	LogLevel   string             `json:"logLevel"`
 	Etcd       *etcdConf          `json:"etcdConfig"`
@@ -186,6 +190,7 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		ResolvConf:       ipam.ResolvConf,
 		NodeName:         ipam.NodeName,
 		Core:             ipam.Core,
+		WasmCacheDir:     ipam.WasmCache,
 		LogFile:          ipam.LogFile,
 		LogLevel:         ipam.LogLevel,
 		ValidAttachments: n.ValidAttachments,
@@ -199,6 +204,10 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	case "wasm":
 	default:
 		return nil, invalid(fmt.Sprintf(`ipam "core" is %q; use "native" (the default) or "wasm"`, ipam.Core))
+	}
+	if net.WasmCacheDir != "" && !filepath.IsAbs(net.WasmCacheDir) {
+		// A plugin's working directory is the runtime's, not the admin's.
+		return nil, invalid(fmt.Sprintf(`ipam "wasmCacheDir" is %q; give an absolute path`, net.WasmCacheDir))
 	}
 
 	requested, err := loadRequested(cniArgs, &n)
