@@ -167,7 +167,7 @@ func decodePosition(b []byte) Position {
 func decodeStored(kv *mvccpb.KeyValue) (StoredAttachment, error) {
 	var att Attachment
 	if err := json.Unmarshal(kv.Value, &att); err != nil {
-		return StoredAttachment{}, fmt.Errorf("attachment %s is unreadable: %w", kv.Key, err)
+		return StoredAttachment{}, damagedError(kv.Key, err)
 	}
 	return StoredAttachment{Attachment: att, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}, nil
 }

@@ -38,6 +38,10 @@ type StoredAttachment struct {
 	Attachment
 	CreateRevision int64
 	ModRevision    int64
+	// Damaged is set when the record could not be decoded; the names
+	// then come from the key and IPs from the address keys that the
+	// same transaction created (see damaged.go).
+	Damaged bool
 }
 
 // Position is the value of a last-reserved/<range set> key: the range set's

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -23,7 +24,8 @@ func (n *Network) Attachment(ctx context.Context, containerID, ifName string) (*
 	return &att, nil
 }
 
-// Attachments lists every attachment of the network.
+// Attachments lists every attachment of the network. Damaged records are
+// listed too, marked, with the addresses their transaction created.
 func (n *Network) Attachments(ctx context.Context) ([]StoredAttachment, error) {
 	resp, err := n.cli.Get(ctx, n.keys.containers(), clientv3.WithPrefix())
 	if err != nil {
@@ -33,9 +35,14 @@ func (n *Network) Attachments(ctx context.Context) ([]StoredAttachment, error) {
 	for _, kv := range resp.Kvs {
 		att, err := decodeStored(kv)
 		if err != nil {
-			return nil, err
+			// Listed, not fatal: GC must still collect the rest, and
+			// an operator must see the damage.
+			att = damagedAttachment(kv)
 		}
 		out = append(out, att)
+	}
+	if err := n.recoverAddresses(ctx, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -64,6 +71,9 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string) (*Sto
 	const attempts = 5
 	for attempt := 0; attempt < attempts; attempt++ {
 		att, err := n.Attachment(ctx, containerID, ifName)
+		if errors.Is(err, ErrDamagedAttachment) {
+			return n.releaseDamaged(ctx, containerID, ifName)
+		}
 		if err != nil || att == nil {
 			return nil, err
 		}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// A damaged attachment is a containers/ key whose value is not an
+// attachment record: written by hand, truncated, or by another program.
+// Its addresses cannot be read from it, but they can still be found: the
+// transaction that created the attachment created its address keys too,
+// so they share its create revision. That lets DEL and GC release exactly
+// those addresses, and nothing else, instead of failing for ever (which
+// would leave a pod stuck terminating) or guessing.
+
+// ErrDamagedAttachment marks an attachment record that cannot be decoded.
+var ErrDamagedAttachment = errors.New("attachment record is damaged")
+
+// damagedError says which record is damaged and what clears it.
+func damagedError(key []byte, cause error) error {
+	return fmt.Errorf("%w: %s holds no valid record (%v); CNI DEL or GC of that container releases it and its addresses", ErrDamagedAttachment, key, cause)
+}
+
+// damagedAttachment is the stand-in for an undecodable record: the names
+// come from the key, the addresses are found later by recoverAddresses.
+func damagedAttachment(kv *mvccpb.KeyValue) StoredAttachment {
+	att := StoredAttachment{Damaged: true, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}
+	parts := strings.Split(string(kv.Key), "/")
+	if len(parts) >= 2 {
+		// Names are path-escaped, so neither holds a "/".
+		att.ContainerID, _ = url.PathUnescape(parts[len(parts)-2])
+		att.IfName, _ = url.PathUnescape(parts[len(parts)-1])
+	}
+	return att
+}
+
+// recoverAddresses fills in the addresses of damaged attachments (the
+// address keys created in the same transaction) and their node, from the
+// first of those keys whose record is readable; without one the node stays
+// unknown and GC, which collects only its own node's attachments, leaves
+// the record to an operator. It reads the network's address keys once,
+// whatever the number of attachments.
+func (n *Network) recoverAddresses(ctx context.Context, atts []StoredAttachment) error {
+	byRevision := map[int64]int{}
+	for i, att := range atts {
+		if att.Damaged {
+			byRevision[att.CreateRevision] = i
+		}
+	}
+	if len(byRevision) == 0 {
+		return nil
+	}
+	resp, err := n.cli.Get(ctx, n.keys.ips(), clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("finding the addresses of damaged attachments in network %q: %w", n.name, err)
+	}
+	for _, kv := range resp.Kvs {
+		i, ok := byRevision[kv.CreateRevision]
+		if !ok {
+			continue
+		}
+		addr, err := ParseAddrKey(strings.TrimPrefix(string(kv.Key), n.keys.ips()))
+		if err != nil {
+			continue // not an address key: nothing Reserve wrote
+		}
+		atts[i].IPs = append(atts[i].IPs, AttachedAddr{Address: netip.PrefixFrom(addr, addr.BitLen()), RangeSet: -1})
+		var alloc Allocation
+		if atts[i].Node == "" && json.Unmarshal(kv.Value, &alloc) == nil &&
+			alloc.ContainerID == atts[i].ContainerID && alloc.IfName == atts[i].IfName {
+			atts[i].Node = alloc.Node
+		}
+	}
+	return nil
+}
+
+// releaseDamaged is Release for an attachment whose record is damaged.
+func (n *Network) releaseDamaged(ctx context.Context, containerID, ifName string) (*StoredAttachment, error) {
+	resp, err := n.cli.Get(ctx, n.keys.container(containerID, ifName))
+	if err != nil {
+		return nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	atts := []StoredAttachment{damagedAttachment(resp.Kvs[0])}
+	if err := n.recoverAddresses(ctx, atts); err != nil {
+		return nil, err
+	}
+	cmp, op := n.releaseOp(atts[0])
+	txn, err := n.cli.Txn(ctx).If(cmp).Then(op).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("releasing damaged attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
+	}
+	if !txn.Succeeded {
+		return nil, fmt.Errorf("releasing damaged attachment of container %q interface %q in network %q: it changed meanwhile; retry", containerID, ifName, n.name)
+	}
+	return &atts[0], nil
+}
