@@ -1,6 +1,9 @@
 // Command etcd-ipam is the command-line companion of the etcd CNI IPAM
-// plugin: today it runs a throwaway etcd for development (dev-etcd) and shows
-// the plugin at work end to end (demo); inspection and repair commands follow.
+// plugin: it plans allocations without making them (plan), checks
+// configurations (validate), inspects a network (ls, usage), repairs it
+// (release, gc), runs a throwaway etcd for development (dev-etcd) and shows
+// the plugin at work end to end (demo). Every network command reads the
+// configuration a runtime passes the plugin, through the plugin's loader.
 //
 // Each command lives in its own file as a constructor returning a
 // *cli.Command, listed once in newApp, so adding one touches nothing else.
@@ -39,7 +42,15 @@ func main() {
 // as one line on stderr and returns the exit status. It is main without
 // os.Exit, so that tests can check exit statuses in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).RunContext(ctx, args)
+	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run reading stdin (a configuration given as "-", a keep
+// list, a confirmation) from stdin.
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	app.Reader = stdin
+	err := app.RunContext(ctx, args)
 	if err != nil {
 		// One line, whatever the error carries, so that it reads as the
 		// last word of the command; details were printed before it.
@@ -56,9 +67,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:        "etcd-ipam",
 		Usage:       "try out and look after the etcd CNI IPAM plugin",
 		HideVersion: true,
-		Writer:      stdout,
-		ErrWriter:   stderr,
+		// Completes commands and flags; see the completion command.
+		EnableBashCompletion: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
 		Commands: []*cli.Command{
+			planCommand(),
+			validateCommand(),
+			lsCommand(),
+			usageCommand(),
+			releaseCommand(),
+			gcCommand(),
+			completionCommand(),
 			devEtcdCommand(),
 			demoCommand(),
 			installCommand(),

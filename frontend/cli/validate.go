@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/urfave/cli/v2"
+
+	"github.com/etcd-cni/etcd-ipam/config"
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts/native"
+)
+
+// validateCommand checks a configuration without contacting etcd and
+// reports every problem in one pass, so that an operator fixes them all
+// at once instead of one per run.
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a network configuration and report every problem at once",
+		UsageText: "etcd-ipam validate --config FILE [--json]",
+		Description: "Loads the configuration as the plugin does and checks every range set and\n" +
+			"range (subnet, rangeStart, rangeEnd, gateway, overlaps), naming the range set\n" +
+			"and range of each problem, and that the TLS files it names can be read. It\n" +
+			"does not contact etcd. Exits 1 when there is any problem.\n\n" +
+			"Example:\n\n" +
+			"   etcd-ipam validate --config /etc/cni/net.d/10-examplenet.conflist",
+		Flags:  append(append([]cli.Flag{configFlag()}, etcdFlags()...), jsonFlag()),
+		Action: runValidate,
+	}
+}
+
+// problem is one finding of validate; its JSON is stable. RangeSet and
+// Range are zero-based and absent when the problem is not about one.
+type problem struct {
+	RangeSet *int   `json:"rangeSet,omitempty"`
+	Range    *int   `json:"range,omitempty"`
+	Message  string `json:"message"`
+}
+
+// validateReport is the output of validate --json.
+type validateReport struct {
+	Network  string    `json:"network,omitempty"`
+	Valid    bool      `json:"valid"`
+	Problems []problem `json:"problems"`
+}
+
+func runValidate(c *cli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	name, data, err := readConfig(c)
+	if err != nil {
+		return err
+	}
+	report := validate(c, data)
+	if c.Bool(flagJSON) {
+		if err := writeJSON(c.App.Writer, report); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range report.Problems {
+			fmt.Fprintln(c.App.Writer, describeProblem(p))
+		}
+	}
+	if !report.Valid {
+		return fmt.Errorf("the network configuration in %s has %d %s", name, len(report.Problems), pluralize(len(report.Problems), "problem", "problems"))
+	}
+	if !c.Bool(flagJSON) {
+		fmt.Fprintf(c.App.Writer, "network %s: the configuration in %s is valid\n", report.Network, name)
+	}
+	return nil
+}
+
+// validate collects every problem of a configuration.
+func validate(c *cli.Context, data []byte) validateReport {
+	report := validateReport{Problems: []problem{}}
+	fail := func(err error) {
+		msg := err.Error()
+		var cniErr *types.Error
+		if errors.As(err, &cniErr) {
+			msg = cniErr.Error()
+		}
+		report.Problems = append(report.Problems, problem{Message: msg})
+	}
+	data, err := pluginConfig(data)
+	if err == nil {
+		data, err = overrideEtcd(c, data)
+	}
+	if err != nil {
+		fail(err)
+		return report
+	}
+	var specs [][]core.RangeSpec
+	readable := true
+	conf, err := config.Load(data, "")
+	if err != nil {
+		// The loader stops at its first problem, which is never about
+		// ranges (it leaves those to the core): check them as well.
+		fail(err)
+		specs, readable = rangeSpecs(data)
+	} else {
+		report.Network = conf.Name
+		specs = conf.RangeSets
+		for _, f := range []struct{ key, path string }{
+			{"etcdCertFile", conf.Etcd.CertFile}, {"etcdKeyFile", conf.Etcd.KeyFile}, {"etcdTrustedCAFileFile", conf.Etcd.CAFile},
+		} {
+			if !conf.Etcd.Secure() || f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				fail(fmt.Errorf("%s %q cannot be read: %w", f.key, f.path, err))
+			}
+		}
+	}
+	if readable {
+		// Range rules are the core's, the same in every host.
+		for _, e := range native.New().ValidateRangeSets(specs) {
+			p := problem{Message: e.Error()}
+			if e.RangeSet >= 0 {
+				p.RangeSet = &e.RangeSet
+			}
+			if e.Range >= 0 {
+				p.Range = &e.Range
+			}
+			report.Problems = append(report.Problems, p)
+		}
+	}
+	report.Valid = len(report.Problems) == 0
+	return report
+}
+
+// rangeSpecs reads the range sets of a configuration the loader rejected
+// for another reason, in the loader's order; false if they cannot be read.
+func rangeSpecs(data []byte) ([][]core.RangeSpec, bool) {
+	var n struct {
+		RuntimeConfig struct {
+			IPRanges [][]core.RangeSpec `json:"ipRanges"`
+		} `json:"runtimeConfig"`
+		IPAM *struct {
+			core.RangeSpec
+			Ranges [][]core.RangeSpec `json:"ranges"`
+		} `json:"ipam"`
+	}
+	if json.Unmarshal(data, &n) != nil || n.IPAM == nil {
+		return nil, false
+	}
+	specs := append([][]core.RangeSpec{}, n.RuntimeConfig.IPRanges...)
+	if n.IPAM.Subnet != "" {
+		specs = append(specs, []core.RangeSpec{n.IPAM.RangeSpec})
+	}
+	return append(specs, n.IPAM.Ranges...), true
+}
+
+// describeProblem is one line of validate's text output; the core's
+// messages already name the range set and range.
+func describeProblem(p problem) string { return "problem: " + p.Message }
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
