@@ -42,6 +42,25 @@ func damagedAttachment(kv *mvccpb.KeyValue) StoredAttachment {
 	return att
 }
 
+// checkRecord catches values that decode but cannot be what Reserve wrote
+// ("null", "{}", another key's record): every attachment names its own key
+// and holds at least one address.
+func checkRecord(kv *mvccpb.KeyValue, att Attachment) error {
+	named := damagedAttachment(kv)
+	switch {
+	case att.ContainerID != named.ContainerID || att.IfName != named.IfName:
+		return fmt.Errorf("it names container %q interface %q", att.ContainerID, att.IfName)
+	case len(att.IPs) == 0:
+		return errors.New("it lists no address")
+	}
+	for _, ip := range att.IPs {
+		if !ip.Address.IsValid() {
+			return errors.New("it lists an invalid address")
+		}
+	}
+	return nil
+}
+
 // recoverAddresses fills in the addresses of damaged attachments (the
 // address keys created in the same transaction) and their node, from the
 // first of those keys whose record is readable; without one the node stays

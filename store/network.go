@@ -169,5 +169,8 @@ func decodeStored(kv *mvccpb.KeyValue) (StoredAttachment, error) {
 	if err := json.Unmarshal(kv.Value, &att); err != nil {
 		return StoredAttachment{}, damagedError(kv.Key, err)
 	}
+	if err := checkRecord(kv, att); err != nil {
+		return StoredAttachment{}, damagedError(kv.Key, err)
+	}
 	return StoredAttachment{Attachment: att, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}, nil
 }

@@ -72,7 +72,7 @@ func TestDamagedStateNeverFreesAnAddress(t *testing.T) {
 	// damaged or not: c7's record is damaged now, but its address record
 	// names its node. The stray key names no node and no address: GC
 	// cannot tell it is this node's, so it stays for an operator.
-	put("containers/c7/eth0", "")
+	put("containers/c7/eth0", "null")
 	gc := strings.Replace(conf, `"name": "damaged",`, `"name": "damaged", "cni.dev/valid-attachments": [`+
 		`{"containerID": "c3", "ifname": "eth0"}, {"containerID": "c4", "ifname": "eth0"}, {"containerID": "c5", "ifname": "eth0"}, {"containerID": "c6", "ifname": "eth0"}],`, 1)
 	mustSucceed(t, invocation{Command: "GC", Config: gc})
