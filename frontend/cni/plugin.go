@@ -17,7 +17,8 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
-	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
+	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -41,22 +42,24 @@ func newPlugin(getenv func(string) string, stderr io.Writer) *plugin {
 	return &plugin{getenv: getenv, stderr: stderr}
 }
 
-// open connects a session for a loaded configuration.
-func (p *plugin) open(conf *config.Network, log *slog.Logger) (*config.Network, *ipam.Session, error) {
+// open connects a session for a loaded configuration. done closes the
+// session and releases the core host (a WebAssembly runtime for "wasm").
+func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *config.Network, _ *ipam.Session, done func(), _ error) {
 	node, err := p.nodeName(conf)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	logSettings(log, conf, node)
-	host, err := p.core(conf)
+	host, release, err := p.core(conf)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node, DialOptions: p.dialOptions})
 	if err != nil {
-		return nil, nil, err
+		_ = release.Close()
+		return nil, nil, nil, err
 	}
-	return conf, s, nil
+	return conf, s, func() { _ = s.Close(); _ = release.Close() }, nil
 }
 
 func (p *plugin) nodeName(conf *config.Network) (string, error) {
@@ -74,14 +77,19 @@ func (p *plugin) nodeName(conf *config.Network) (string, error) {
 	return host, nil
 }
 
-func (p *plugin) core(conf *config.Network) (hosts.Core, error) {
-	switch conf.Core {
-	case "native":
-		return native.New(), nil
-	default:
-		return nil, types.NewError(types.ErrInvalidNetworkConfig,
-			fmt.Sprintf("ipam \"core\": %q is not available in this build; use \"native\"", conf.Core), "")
+// core starts the configured host of the allocation core; close the
+// returned Closer when the invocation ends. The wasm host's compiled code
+// is cached in ipam "wasmCacheDir", else wasm.DefaultCacheDir.
+func (p *plugin) core(conf *config.Network) (hosts.Core, io.Closer, error) {
+	dir := conf.WasmCacheDir
+	if dir == "" {
+		dir = wasm.DefaultCacheDir(p.getenv)
 	}
+	host, release, err := hostsel.Open(conf.Core, dir)
+	if err != nil {
+		return nil, nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("ipam \"core\": %v", err), "")
+	}
+	return host, release, nil
 }
 
 func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
@@ -136,11 +144,11 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 	defer closeLog()
 	log = log.With("command", command, "network", conf.Name, "containerID", args.ContainerID, "ifName", args.IfName)
 	err = func() error {
-		conf, s, err := p.open(conf, log)
+		conf, s, done, err := p.open(conf, log)
 		if err != nil {
 			return err
 		}
-		defer s.Close()
+		defer done()
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
 		defer cancel()
 		return op(ctx, conf, s, log)
