@@ -16,6 +16,7 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
@@ -547,5 +548,27 @@ func TestProgressIsQuietUnlessATerminal(t *testing.T) {
 		if !isTerminal(tty) {
 			t.Errorf("/dev/tty is not taken for a terminal")
 		}
+	}
+}
+
+// TestCoreWasmPlansAsNative runs plan on the WebAssembly core and checks
+// that it answers as the native one, on a network with holes.
+func TestCoreWasmPlansAsNative(t *testing.T) {
+	t.Setenv(wasm.CacheDirEnv, t.TempDir())
+	n := newTestNet(t, "wasmnet", specRanges)
+	s := n.session(t, "node-a")
+	for i := 0; i < 6; i++ {
+		add(t, s, fmt.Sprintf("c%d", i))
+	}
+	if err := s.Del(testCtx(t), "c1", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"plan", "--config", n.confPath, "--node", "node-a", "-n", "14", "--json", "--core"}
+	native := runCLI(t, nil, append(args, "native")...).ok(t).stdout
+	onWasm := runCLI(t, nil, append(args, "wasm")...).ok(t).stdout
+	var plan planReport
+	runCLI(t, nil, append(args, "wasm")...).ok(t).decode(t, &plan)
+	if native != onWasm || plan.Failure == nil || len(plan.Adds) != 12 {
+		t.Fatalf("plans differ or do not reach exhaustion after 12 ADDs:\nnative %s\nwasm   %s", native, onWasm)
 	}
 }

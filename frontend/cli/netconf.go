@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
-	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
+	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
@@ -62,7 +65,7 @@ func etcdFlags() []cli.Flag {
 // coreFlag selects the host running the allocation core.
 func coreFlag() cli.Flag {
 	return &cli.StringFlag{Name: flagCore,
-		Usage: "run the allocation core as `native` or wasm (default: the configuration's ipam \"core\")"}
+		Usage: "run the allocation core as `NAME`, native or wasm (default: the configuration's ipam \"core\")"}
 }
 
 // jsonFlag asks for machine-readable output.
@@ -208,21 +211,26 @@ func loadNetworkBytes(c *cli.Context, data []byte) (*config.Network, error) {
 	return config.Load(data, "")
 }
 
-// coreHost returns the allocation core the command runs: --core, else the
-// configuration's ipam "core".
-func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, error) {
+// coreHost starts the allocation core the command runs: --core, else the
+// configuration's ipam "core", through the selector the plugin uses. Close
+// the returned Closer when done (the wasm host holds a runtime).
+func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, error) {
 	name := conf.Core
 	if c.IsSet(flagCore) {
 		name = c.String(flagCore)
+		if !slices.Contains(hostsel.Names(), name) {
+			return nil, nil, usageErrorf("--core %q: use %s", name, strings.Join(hostsel.Names(), " or "))
+		}
 	}
-	switch name {
-	case "", "native":
-		return native.New(), nil
-	case "wasm":
-		return nil, fmt.Errorf("the wasm core is not available in this build of etcd-ipam; use --core native")
-	default:
-		return nil, usageErrorf("--core %q: use native or wasm", name)
+	dir := conf.WasmCacheDir
+	if dir == "" {
+		dir = wasm.DefaultCacheDir(os.Getenv)
 	}
+	host, closer, err := hostsel.Open(name, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return host, closer, nil
 }
 
 // nodeName is the node the plugin would record on this machine: --node,
@@ -245,12 +253,8 @@ func nodeName(c *cli.Context, conf *config.Network) (string, error) {
 }
 
 // openSession loads the network and connects to its etcd.
-func openSession(c *cli.Context) (*config.Network, *ipam.Session, error) {
+func openSession(c *cli.Context) (*config.Network, *session, error) {
 	conf, err := loadNetwork(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	host, err := coreHost(c, conf)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,11 +262,31 @@ func openSession(c *cli.Context) (*config.Network, *ipam.Session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node})
+	host, closer, err := coreHost(c, conf)
 	if err != nil {
 		return nil, nil, err
 	}
-	return conf, s, nil
+	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node})
+	if err != nil {
+		_ = closer.Close()
+		return nil, nil, err
+	}
+	return conf, &session{Session: s, core: closer}, nil
+}
+
+// session is an ipam.Session with the core host it runs on.
+type session struct {
+	*ipam.Session
+	core io.Closer
+}
+
+// Close disconnects from etcd and stops the core host.
+func (s *session) Close() error {
+	err := s.Session.Close()
+	if cerr := s.core.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeJSON prints v indented, the one JSON style of every command.

@@ -77,10 +77,11 @@ func runPlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	host, err := coreHost(c, conf)
+	host, closer, err := coreHost(c, conf)
 	if err != nil {
 		return err
 	}
+	defer closer.Close()
 	var sets []core.RangeSet
 	var plan ipam.Plan
 	if c.Bool("offline") {
