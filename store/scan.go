@@ -61,9 +61,9 @@ func (n *Network) LookupAddress(ctx context.Context, addr netip.Addr) (*StoredAl
 	}
 	kv := resp.Kvs[0]
 	sa := StoredAllocation{Addr: addr, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}
-	if err := json.Unmarshal(kv.Value, &sa.Allocation); err != nil {
-		return nil, fmt.Errorf("allocation %s is unreadable: %w", kv.Key, err)
-	}
+	// An unreadable owner stays empty: the address is still taken, and an
+	// operator must be able to free it.
+	_ = json.Unmarshal(kv.Value, &sa.Allocation)
 	return &sa, nil
 }
 
