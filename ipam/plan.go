@@ -28,6 +28,11 @@ type Plan struct {
 	Failure *PlanFailure
 	// Usage is how full each range is before the planned ADDs.
 	Usage []Usage
+	// Racing lists the range sets whose round-robin position another
+	// node moved less than burstWindow ago: an ADD from this node right
+	// now would start its search at a spread-out spot instead of where
+	// the plan assumes. The plan holds once the network is quiet.
+	Racing []int
 }
 
 // PlannedAdd is one ADD of a plan: one address per range set, in result
@@ -53,7 +58,14 @@ func (s *Session) Plan(ctx context.Context, n int) (Plan, error) {
 	if err != nil {
 		return Plan{}, AsCNIError(err)
 	}
-	return Simulate(s.core, s.sets, st, n), nil
+	plan := Simulate(s.core, s.sets, st, n)
+	now := s.now()
+	for i, p := range st.Positions {
+		if p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow {
+			plan.Racing = append(plan.Racing, i)
+		}
+	}
+	return plan, nil
 }
 
 // wholeRanges lists every range of every set as one segment.

@@ -161,3 +161,27 @@ func TestSimulateOfflineIsAnEmptyNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanNotesOtherNodesAllocating checks that a plan says when another
+// node moved a position just now, the case in which ADDs spread out.
+func TestPlanNotesOtherNodesAllocating(t *testing.T) {
+	srv := etcdtest.Start(t)
+	mine := planSession(t, srv, "racing", specExample)
+	conf := &config.Network{CNIVersion: "1.1.0", Name: "racing", RangeSets: specExample,
+		Etcd: config.Etcd{Endpoints: []string{srv.Endpoint()}, Timeout: 10 * time.Second}}
+	other, err := Open(conf, Options{Core: native.New(), Node: "other-node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Add(planCtx(t), "theirs", "eth0", nil); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := mine.Plan(planCtx(t), 1)
+	if err != nil || !slices.Equal(plan.Racing, []int{0, 1}) {
+		t.Fatalf("plan right after another node's ADD: racing %v, %v; want [0 1]", plan.Racing, err)
+	}
+	if plan, err := other.Plan(planCtx(t), 1); err != nil || len(plan.Racing) != 0 {
+		t.Fatalf("plan of the node that allocated: racing %v, %v; want none", plan.Racing, err)
+	}
+}

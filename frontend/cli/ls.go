@@ -80,13 +80,13 @@ func runLs(c *cli.Context) error {
 
 func printAllocations(w io.Writer, rows []allocation) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tCONTAINER\tIFNAME\tNODE\tCREATED\t")
+	fmt.Fprintln(tw, "ADDRESS\tCONTAINER\tIFNAME\tNODE\tCREATED")
 	for _, r := range rows {
 		created := "-"
 		if !r.Created.IsZero() {
 			created = r.Created.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Address, orDash(r.ContainerID), orDash(r.IfName), orDash(r.Node), created)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Address, orDash(r.ContainerID), orDash(r.IfName), orDash(r.Node), created)
 	}
 	_ = tw.Flush()
 }

@@ -55,6 +55,9 @@ type planReport struct {
 	// Failure says why ADD number len(Adds)+1 would fail, if it would.
 	Failure *planFailure `json:"failure,omitempty"`
 	Ranges  []planRange  `json:"ranges"`
+	// Racing lists the range sets another node allocated from less than
+	// two seconds ago, when an ADD would not follow the plan's order.
+	Racing []int `json:"racing"`
 }
 
 type planFailure struct {
@@ -105,6 +108,9 @@ func runPlan(c *cli.Context) error {
 		}
 	}
 	report := describePlan(conf.Name, c.Bool("offline"), sets, plan)
+	for _, i := range report.Racing {
+		fmt.Fprintf(c.App.ErrWriter, "note: another node allocated from range set %d less than 2s ago; an ADD now would start at a spread-out spot, so this plan holds once the network is quiet\n", i)
+	}
 	if c.Bool(flagJSON) {
 		return writeJSON(c.App.Writer, report)
 	}
@@ -113,7 +119,7 @@ func runPlan(c *cli.Context) error {
 }
 
 func describePlan(network string, offline bool, sets []core.RangeSet, plan ipam.Plan) planReport {
-	report := planReport{Network: network, Offline: offline, Adds: [][]string{}}
+	report := planReport{Network: network, Offline: offline, Adds: [][]string{}, Racing: append([]int{}, plan.Racing...)}
 	planned := map[[2]int]uint64{}
 	for _, add := range plan.Adds {
 		ips := make([]string, len(add.IPs))
@@ -147,9 +153,9 @@ func printPlan(w io.Writer, report planReport, nsets int) {
 	for i := 0; i < nsets; i++ {
 		header = append(header, fmt.Sprintf("RANGE SET %d", i))
 	}
-	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for k, ips := range report.Adds {
-		fmt.Fprintf(tw, "%d\t%s\t\n", k+1, strings.Join(ips, "\t"))
+		fmt.Fprintf(tw, "%d\t%s\n", k+1, strings.Join(ips, "\t"))
 	}
 	_ = tw.Flush()
 	if f := report.Failure; f != nil {
@@ -157,9 +163,9 @@ func printPlan(w io.Writer, report planReport, nsets int) {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tRANGE\tSIZE\tUSED\tFREE\tFREE AFTER\t")
+	fmt.Fprintln(tw, "SET\tRANGE\tSIZE\tUSED\tFREE\tFREE AFTER")
 	for _, r := range report.Ranges {
-		fmt.Fprintf(tw, "%d\t%s-%s\t%d\t%d\t%d\t%d\t\n", r.RangeSet, r.RangeStart, r.RangeEnd, r.Size, r.Used, r.Free, r.FreeAfter)
+		fmt.Fprintf(tw, "%d\t%s-%s\t%d\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd, r.Size, r.Used, r.Free, r.FreeAfter)
 	}
 	_ = tw.Flush()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -40,7 +41,7 @@ type rangeUsage struct {
 	Size       uint64  `json:"size"`
 	Used       uint64  `json:"used"`
 	Free       uint64  `json:"free"`
-	Percent    float64 `json:"percent"`
+	Percent    float64 `json:"percent"` // rounded to two decimals
 }
 
 // usageReport is the output of usage --json.
@@ -60,7 +61,7 @@ func describeUsage(sets []core.RangeSet, usage []ipam.Usage) []rangeUsage {
 		}
 		percent := 100.0
 		if u.Capacity > 0 {
-			percent = float64(u.Used) / float64(u.Capacity) * 100
+			percent = math.Round(float64(u.Used)/float64(u.Capacity)*100*100) / 100
 		}
 		out = append(out, rangeUsage{
 			RangeSet: u.RangeSet, Range: u.Range,
@@ -111,9 +112,9 @@ func bar(used, size uint64, percent float64) string {
 func printUsage(w io.Writer, report usageReport) {
 	fmt.Fprintf(w, "network %s\n", report.Network)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tSIZE\tFREE\t")
+	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tSIZE\tFREE")
 	for _, r := range report.Ranges {
-		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\t\n", r.RangeSet, r.RangeStart, r.RangeEnd,
+		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
 			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Size, r.Free)
 	}
 	_ = tw.Flush()
