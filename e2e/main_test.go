@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,22 +250,4 @@ func uniqueName(prefix, what string) string {
 // labels mark a container or network as this run's.
 func labels() map[string]string {
 	return map[string]string{pidLabel: strconv.Itoa(os.Getpid())}
-}
-
-// copyFile is for tests that need a binary under another name or place.
-func copyFile(dst, src string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
