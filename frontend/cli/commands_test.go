@@ -572,3 +572,20 @@ func TestCoreWasmPlansAsNative(t *testing.T) {
 		t.Fatalf("plans differ or do not reach exhaustion after 12 ADDs:\nnative %s\nwasm   %s", native, onWasm)
 	}
 }
+
+// TestReleaseWaitsForThePersonNotForEtcd confirms after longer than the
+// etcd timeout: the release still gets a whole timeout of its own.
+func TestReleaseWaitsForThePersonNotForEtcd(t *testing.T) {
+	n := newTestNet(t, "slownet", `[[{"subnet": "192.0.2.0/29"}]]`)
+	add(t, n.session(t, "node-a"), "c1")
+	path := filepath.Join(t.TempDir(), "net.json")
+	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "slownet", "ipam": {"type": "etcd",
+		"etcdConfig": {"etcdURL": %q, "etcdTimeout": "300ms"}, "ranges": [[{"subnet": "192.0.2.0/29"}]]}}`, n.srv.Endpoint())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	slow := &hookReader{answer: strings.NewReader("yes\n"), hook: func() { time.Sleep(500 * time.Millisecond) }}
+	runCLI(t, slow, "release", "--config", path, "192.0.2.2").ok(t)
+	slow = &hookReader{answer: strings.NewReader("y\n"), hook: func() { time.Sleep(500 * time.Millisecond) }}
+	runCLI(t, slow, "release", "--config", path, "--container", "nobody").failed(t, 1, "holds no address")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,9 +67,16 @@ func runRelease(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
+	// One etcd timeout for the reads and another for the writes: the
+	// confirmation in between waits for a person, not for etcd.
 	ctx, cancel := s.Context(c.Context)
-	defer cancel()
+	defer func() { cancel() }()
 	net := s.Store()
+	writeCtx := func() context.Context {
+		cancel()
+		ctx, cancel = s.Context(c.Context)
+		return ctx
+	}
 	out := c.App.Writer
 
 	if container != "" {
@@ -93,7 +101,7 @@ func runRelease(c *cli.Context) error {
 			return err
 		}
 		// Each attachment is released only if unchanged since listed.
-		released, err := net.ReleaseAttachments(ctx, atts)
+		released, err := net.ReleaseAttachments(writeCtx(), atts)
 		if err != nil {
 			return err
 		}
@@ -118,6 +126,7 @@ func runRelease(c *cli.Context) error {
 	if err := confirm(c, fmt.Sprintf("release %d %s of network %s?", len(addrs), pluralize(len(addrs), "address", "addresses"), conf.Name)); err != nil {
 		return err
 	}
+	ctx = writeCtx()
 	var changed []string
 	for _, held := range addrs {
 		if _, err := net.ReleaseAddress(ctx, held); err != nil {
