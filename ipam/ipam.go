@@ -111,6 +111,16 @@ func (s *Session) bound(ctx context.Context) (context.Context, context.CancelFun
 // address to another allocator.
 const maxAttempts = 16
 
+// Widths of the candidate chains an ADD hands to one reserving transaction
+// (store.ReserveFirst): guessedCandidates addresses in search order before
+// anything is read, observedCandidates free ones after a read. A wider
+// chain absorbs more allocators racing from the same position in one
+// round trip, at the cost of a larger transaction.
+const (
+	guessedCandidates  = 16
+	observedCandidates = 8
+)
+
 // Add reserves one address from every range set for (containerID, ifName),
 // or returns the addresses it already holds. Errors are *types.Error.
 func (s *Session) Add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
@@ -123,6 +133,14 @@ func (s *Session) Add(ctx context.Context, containerID, ifName string, requested
 	return ips, nil
 }
 
+// add is one read (the attachment and the round-robin positions) and,
+// usually, one write. The write offers a chain of candidates in search
+// order, the first free one wins (store.ReserveFirst): before anything else
+// is read, the next addresses after each set's position, guessed free;
+// when all of those are taken, the same transaction reads the search
+// segments, and the next write offers the free addresses they show. A lone
+// allocator therefore always gets host-local's address, the first free one
+// in search order, in two round trips when one of the guesses is free.
 func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
 	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets))
 	if err != nil {
@@ -132,36 +150,62 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		return snap.Attachment.IPs, nil
 	}
 	perSet, unmatched := s.core.AssignRequested(s.sets, requested)
+	guessable := len(unmatched) == 0
+	for _, r := range perSet {
+		guessable = guessable && !r.IsValid()
+	}
 	now := s.now().UTC().Truncate(time.Millisecond)
+	// observed is nil until a read has shown the searches' taken
+	// addresses; races counts the attempts lost to other allocators.
+	var observed [][]core.Observation
+	races := 0
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		picked, failure, err := s.pick(ctx, s.searchStarts(snap.LastReserved, containerID, attempt, now), perSet)
-		if err != nil {
-			return nil, err
-		}
-		if failure != nil || len(unmatched) > 0 {
-			// host-local keeps the round-robin position of every range set
-			// that succeeded before the failure.
-			advanced := make(map[int]store.Position, len(picked))
-			for i, p := range picked {
-				advanced[i] = store.Position{Addr: p.Address.Addr(), Node: s.node, At: now}
+		searches := s.searches(s.searchStarts(snap.LastReserved, containerID, races, now), perSet)
+		var candidates [][]store.AttachedAddr
+		if observed == nil && guessable {
+			candidates = s.guess(searches)
+		} else {
+			var taken []bool
+			if observed == nil {
+				var wanted []netip.Addr
+				for _, r := range perSet {
+					if r.IsValid() {
+						wanted = append(wanted, r)
+					}
+				}
+				if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
+					return nil, err
+				}
 			}
-			if err := s.net.AdvanceLastReserved(ctx, advanced); err != nil {
+			picked, failure, err := s.pick(ctx, observed, taken, perSet)
+			if err != nil {
 				return nil, err
 			}
-			if failure != nil {
-				return nil, failure
+			if failure != nil || len(unmatched) > 0 {
+				// host-local keeps the round-robin position of every range set
+				// that succeeded before the failure.
+				advanced := make(map[int]store.Position, len(picked))
+				for i, p := range picked {
+					advanced[i] = store.Position{Addr: p.Address.Addr(), Node: s.node, At: now}
+				}
+				if err := s.net.AdvanceLastReserved(ctx, advanced); err != nil {
+					return nil, err
+				}
+				if failure != nil {
+					return nil, failure
+				}
+				return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s is in no range set of network %q", joinAddrs(unmatched), s.name))
 			}
-			return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
-				joinAddrs(unmatched), plural(len(unmatched), "is", "are"), s.name, plural(len(unmatched), "its", "their")))
+			candidates = s.candidates(observed, picked, perSet)
 		}
-		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now, IPs: picked}
-		outcome, err := s.net.Reserve(ctx, att)
+		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now}
+		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case outcome.Committed:
-			return picked, nil
+		case outcome.IPs != nil:
+			return outcome.IPs, nil
 		case outcome.Existing != nil:
 			// A concurrent ADD for the same attachment won: its addresses
 			// are this ADD's answer too.
@@ -174,27 +218,133 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 				}
 			}
 		}
+		if observed == nil {
+			// The guesses were taken: not a race, the pool is busy
+			// there. The same transaction read the searches.
+			observed = outcome.Observed
+			continue
+		}
+		// Chosen from a read and still taken: other allocators are at
+		// work. Start elsewhere, from a fresh read.
+		observed = nil
+		races++
 	}
 	return nil, errContention
 }
 
-// pick chooses one address per range set, in order. It stops at the first
+// searches returns each range set's search order from starts; nil for a
+// set whose address is requested.
+func (s *Session) searches(starts []netip.Addr, requested []netip.Addr) [][]core.Segment {
+	searches := make([][]core.Segment, len(s.sets))
+	for i, set := range s.sets {
+		if !requested[i].IsValid() {
+			searches[i] = s.core.SearchOrder(set, starts[i])
+		}
+	}
+	return searches
+}
+
+// guess returns candidates read from nothing: the first addresses of each
+// search, as if free.
+func (s *Session) guess(searches [][]core.Segment) [][]store.AttachedAddr {
+	width := perSetWidth(guessedCandidates, len(s.sets))
+	lists := make([][]store.AttachedAddr, len(s.sets))
+	for i, segs := range searches {
+		var observed []core.Observation
+		for _, seg := range segs {
+			observed = append(observed, core.Observation{Segment: seg, Complete: true})
+		}
+		lists[i] = s.freeInOrder(i, observed, nil, width)
+	}
+	return product(lists, guessedCandidates)
+}
+
+// candidates returns picked followed by alternatives: the next free
+// addresses of each search as observed, for an allocator that loses picked
+// to a race. A requested address has no alternative.
+func (s *Session) candidates(observed [][]core.Observation, picked []store.AttachedAddr, requested []netip.Addr) [][]store.AttachedAddr {
+	width := perSetWidth(observedCandidates, len(s.sets))
+	lists := make([][]store.AttachedAddr, len(s.sets))
+	for i := range s.sets {
+		lists[i] = []store.AttachedAddr{picked[i]}
+		if !requested[i].IsValid() {
+			lists[i] = s.freeInOrder(i, observed[i], &picked[i], width)
+		}
+	}
+	return product(lists, observedCandidates)
+}
+
+// perSetWidth is the number of addresses per range set whose combinations,
+// all range sets together, stay within total.
+func perSetWidth(total, sets int) int {
+	w := 1
+	for {
+		n := 1
+		for range sets {
+			n *= w + 1
+		}
+		if n > total {
+			return w
+		}
+		w++
+	}
+}
+
+// freeInOrder returns up to width free addresses of range set i in search
+// order as observed, starting with first when given (found by pick, perhaps
+// after narrowing reads the observations lack) and then only addresses
+// after it.
+func (s *Session) freeInOrder(i int, observed []core.Observation, first *store.AttachedAddr, width int) []store.AttachedAddr {
+	set := s.sets[i]
+	var out []store.AttachedAddr
+	n := 0
+	if first != nil {
+		out = append(out, *first)
+		n = 1
+	}
+	for ; len(out) < width; n++ {
+		choice := s.core.Choose(set, observed, n)
+		// Choose returns the last free address it met when the
+		// observations end before the n-th.
+		if !choice.Found || (len(out) > 0 && choice.Addr == out[len(out)-1].Address.Addr()) {
+			break
+		}
+		if first != nil && n == 1 && choice.Addr == first.Address.Addr() {
+			break // the observations know nothing after first
+		}
+		r := set[choice.Range]
+		out = append(out, store.AttachedAddr{Address: netip.PrefixFrom(choice.Addr, r.Subnet.Bits()), Gateway: r.Gateway, RangeSet: i})
+	}
+	return out
+}
+
+// product returns the combinations of one address per range set in
+// lexicographic order, the first set's choice the most significant, at
+// most limit of them. In that order the first combination whose addresses
+// are all free pairs each set's first free address, as host-local's
+// independent searches would.
+func product(lists [][]store.AttachedAddr, limit int) [][]store.AttachedAddr {
+	out := [][]store.AttachedAddr{nil}
+	for _, l := range lists {
+		if len(l) == 0 {
+			return nil
+		}
+		var next [][]store.AttachedAddr
+		for _, prefix := range out {
+			for _, a := range l {
+				next = append(next, append(append([]store.AttachedAddr(nil), prefix...), a))
+			}
+		}
+		out = next
+	}
+	return out[:min(len(out), limit)]
+}
+
+// pick chooses one address per range set, in order, from observed (and
+// taken, whether each requested address is taken). It stops at the first
 // range set that cannot give one and returns that failure together with the
 // addresses chosen before it.
-func (s *Session) pick(ctx context.Context, last []netip.Addr, requested []netip.Addr) ([]store.AttachedAddr, *types.Error, error) {
-	searches := make([][]core.Segment, len(s.sets))
-	var wanted []netip.Addr
-	for i, set := range s.sets {
-		if requested[i].IsValid() {
-			wanted = append(wanted, requested[i])
-			continue
-		}
-		searches[i] = s.core.SearchOrder(set, last[i])
-	}
-	observed, taken, err := s.net.Observe(ctx, searches, wanted)
-	if err != nil {
-		return nil, nil, err
-	}
+func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken []bool, requested []netip.Addr) ([]store.AttachedAddr, *types.Error, error) {
 	picked := make([]store.AttachedAddr, 0, len(s.sets))
 	for i, set := range s.sets {
 		var addr netip.Addr

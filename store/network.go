@@ -81,9 +81,29 @@ const (
 // set's search segments (a bounded number per segment, keys only) and
 // whether each requested address is taken.
 func (n *Network) Observe(ctx context.Context, searches [][]core.Segment, requested []netip.Addr) ([][]core.Observation, []bool, error) {
-	type slot struct{ set, seg, limit int }
+	ops, slots := n.observeOps(searches)
+	for _, a := range requested {
+		ops = append(ops, clientv3.OpGet(n.keys.ip(a), clientv3.WithKeysOnly()))
+	}
+	responses, err := n.readTxn(ctx, ops)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading allocated addresses of network %q: %w", n.name, err)
+	}
+	observed := n.observed(searches, slots, responses)
+	taken := make([]bool, len(requested))
+	for k := range requested {
+		taken[k] = len(responses[len(slots)+k].Kvs) > 0
+	}
+	return observed, taken, nil
+}
+
+// observeSlot says which segment of which range set a read belongs to.
+type observeSlot struct{ set, seg, limit int }
+
+// observeOps returns the reads of Observe for searches.
+func (n *Network) observeOps(searches [][]core.Segment) ([]clientv3.Op, []observeSlot) {
 	var ops []clientv3.Op
-	var slots []slot
+	var slots []observeSlot
 	for i, segs := range searches {
 		for j, seg := range segs {
 			limit := laterSegmentLimit
@@ -93,16 +113,15 @@ func (n *Network) Observe(ctx context.Context, searches [][]core.Segment, reques
 			from, end := n.keys.ipSpan(seg.From, seg.To)
 			ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithKeysOnly(),
 				clientv3.WithLimit(int64(limit)), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)))
-			slots = append(slots, slot{i, j, limit})
+			slots = append(slots, observeSlot{i, j, limit})
 		}
 	}
-	for _, a := range requested {
-		ops = append(ops, clientv3.OpGet(n.keys.ip(a), clientv3.WithKeysOnly()))
-	}
-	responses, err := n.readTxn(ctx, ops)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading allocated addresses of network %q: %w", n.name, err)
-	}
+	return ops, slots
+}
+
+// observed turns the responses to observeOps (the first len(slots) of
+// responses) into observations.
+func (n *Network) observed(searches [][]core.Segment, slots []observeSlot, responses []*clientv3.GetResponse) [][]core.Observation {
 	observed := make([][]core.Observation, len(searches))
 	for i, segs := range searches {
 		observed[i] = make([]core.Observation, len(segs))
@@ -122,11 +141,7 @@ func (n *Network) Observe(ctx context.Context, searches [][]core.Segment, reques
 		}
 		observed[s.set][s.seg] = obs
 	}
-	taken := make([]bool, len(requested))
-	for k := range requested {
-		taken[k] = len(responses[len(slots)+k].Kvs) > 0
-	}
-	return observed, taken, nil
+	return observed
 }
 
 // readTxn runs read-only Gets in as few transactions as etcd's per-request

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-cni/etcd-ipam/core"
 )
 
 // Outcome says how a Reserve transaction ended.
@@ -99,4 +101,125 @@ func (n *Network) AdvanceLastReserved(ctx context.Context, last map[int]Position
 		return fmt.Errorf("recording round-robin position in network %q: %w", n.name, err)
 	}
 	return nil
+}
+
+// Choice is how a ReserveFirst transaction ended.
+type Choice struct {
+	// IPs are the addresses now held by the attachment: one of the
+	// candidates. Nil when nothing was reserved.
+	IPs []AttachedAddr
+	// Existing is set when the attachment itself exists already (a
+	// concurrent ADD for the same container and interface won).
+	Existing *StoredAttachment
+	// Lost lists the addresses of the first candidate that were taken.
+	Lost []netip.Addr
+	// Observed is the taken addresses of the searches given to
+	// ReserveFirst, read in the same transaction when no candidate was
+	// free, so that the next attempt needs no read of its own.
+	Observed [][]core.Observation
+}
+
+// ReserveFirst reserves, in one transaction, the first of candidates (each
+// one address per range set, best first) whose addresses are all free, and
+// creates the attachment with it: a chain of nested transactions in which
+// each candidate is tried only when the ones before it are taken. So an
+// allocator that loses a race for its best address gets its next one in the
+// same round trip, and the order of the candidates alone decides which
+// address a lone allocator gets. When every candidate is taken, it writes
+// nothing and reads what the next attempt needs: which addresses of the
+// first candidate were taken and the searches' taken addresses.
+func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment) (Choice, error) {
+	if len(candidates) == 0 {
+		return Choice{}, fmt.Errorf("reserving addresses in network %q: no candidate", n.name)
+	}
+	attKey := n.keys.container(att.ContainerID, att.IfName)
+	observeOps, slots := n.observeOps(searches)
+	last := make([]clientv3.Op, 0, len(candidates[0])+len(observeOps))
+	for _, ip := range candidates[0] {
+		last = append(last, clientv3.OpGet(n.keys.ip(ip.Address.Addr()), clientv3.WithKeysOnly()))
+	}
+	last = append(last, observeOps...)
+	// Built from the last candidate up: each one's Else is the next.
+	elseOps := last
+	for i := len(candidates) - 1; i >= 0; i-- {
+		cmps, puts, err := n.reserveOps(att, candidates[i])
+		if err != nil {
+			return Choice{}, err
+		}
+		elseOps = []clientv3.Op{clientv3.OpTxn(cmps, puts, elseOps)}
+	}
+	resp, err := n.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(attKey), "=", 0)).
+		Then(elseOps...).
+		Else(clientv3.OpGet(attKey)).Commit()
+	if err != nil {
+		return Choice{}, fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
+	}
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			return Choice{}, fmt.Errorf("reserving addresses in network %q: attachment %s exists but was not returned", n.name, attKey)
+		}
+		existing, err := decodeStored(kvs[0])
+		if err != nil {
+			return Choice{}, err
+		}
+		return Choice{Existing: &existing}, nil
+	}
+	r := resp.Responses[0].GetResponseTxn()
+	for i := range candidates {
+		if r.GetSucceeded() {
+			return Choice{IPs: candidates[i]}, nil
+		}
+		if i+1 < len(candidates) {
+			r = r.GetResponses()[0].GetResponseTxn()
+		}
+	}
+	responses := make([]*clientv3.GetResponse, 0, len(r.GetResponses()))
+	for _, op := range r.GetResponses() {
+		responses = append(responses, (*clientv3.GetResponse)(op.GetResponseRange()))
+	}
+	if len(responses) != len(last) {
+		return Choice{}, fmt.Errorf("reserving addresses in network %q: %d answers to %d reads", n.name, len(responses), len(last))
+	}
+	var out Choice
+	for i, ip := range candidates[0] {
+		if len(responses[i].Kvs) > 0 {
+			out.Lost = append(out.Lost, ip.Address.Addr())
+		}
+	}
+	out.Observed = n.observed(searches, slots, responses[len(candidates[0]):])
+	return out, nil
+}
+
+// reserveOps are the compares and puts that reserve ips for att: every
+// address key must not exist; the attachment, the address keys and each
+// range set's round-robin position are written.
+func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp, []clientv3.Op, error) {
+	att.IPs = ips
+	attValue, err := json.Marshal(att)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding attachment: %w", err)
+	}
+	cmps := make([]clientv3.Cmp, 0, len(ips))
+	puts := []clientv3.Op{clientv3.OpPut(n.keys.container(att.ContainerID, att.IfName), string(attValue))}
+	for _, ip := range ips {
+		addr := ip.Address.Addr()
+		value, err := json.Marshal(Allocation{
+			ContainerID: att.ContainerID, IfName: att.IfName, Node: att.Node,
+			RangeSet: ip.RangeSet, Created: att.Created,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding allocation: %w", err)
+		}
+		position, err := json.Marshal(Position{Addr: addr, Node: att.Node, At: att.Created})
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding round-robin position: %w", err)
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
+		puts = append(puts,
+			clientv3.OpPut(n.keys.ip(addr), string(value)),
+			clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), string(position)))
+	}
+	return cmps, puts, nil
 }
