@@ -245,6 +245,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Fatalf("validate --json: status %d, %+v", r.code, report)
 	}
 
+	// The WebAssembly core finds the same problems.
+	t.Setenv(wasm.CacheDirEnv, t.TempDir())
+	if onWasm := runCLI(t, nil, "validate", "--config", bad, "--json", "--core", "wasm"); onWasm.stdout != r.stdout || onWasm.code != 1 {
+		t.Fatalf("validate --core wasm: status %d\n%s\nnative:\n%s", onWasm.code, onWasm.stdout, r.stdout)
+	}
+	runCLI(t, nil, "validate", "--config", bad, "--core", "gpu").failed(t, 2, "gpu")
+
 	// --endpoints supplies the missing etcdConfig; the ranges stay wrong.
 	r = runCLI(t, nil, "validate", "--config", bad, "--endpoints", "http://127.0.0.1:2379")
 	r.failed(t, 1, "2 problems")

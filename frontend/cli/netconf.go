@@ -217,10 +217,10 @@ func loadNetworkBytes(c *cli.Context, data []byte) (*config.Network, error) {
 func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, error) {
 	name := conf.Core
 	if c.IsSet(flagCore) {
-		name = c.String(flagCore)
-		if !slices.Contains(hostsel.Names(), name) {
-			return nil, nil, usageErrorf("--core %q: use %s", name, strings.Join(hostsel.Names(), " or "))
+		if err := checkCoreFlag(c); err != nil {
+			return nil, nil, err
 		}
+		name = c.String(flagCore)
 	}
 	dir := conf.WasmCacheDir
 	if dir == "" {
@@ -231,6 +231,14 @@ func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, erro
 		return nil, nil, err
 	}
 	return host, closer, nil
+}
+
+// checkCoreFlag rejects a --core that names no host, as a usage error.
+func checkCoreFlag(c *cli.Context) error {
+	if name := c.String(flagCore); c.IsSet(flagCore) && !slices.Contains(hostsel.Names(), name) {
+		return usageErrorf("--core %q: use %s", name, strings.Join(hostsel.Names(), " or "))
+	}
+	return nil
 }
 
 // nodeName is the node the plugin would record on this machine: --node,

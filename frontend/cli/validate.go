@@ -11,7 +11,6 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
-	"github.com/etcd-cni/etcd-ipam/hosts/native"
 )
 
 // validateCommand checks a configuration without contacting etcd and
@@ -28,7 +27,7 @@ func validateCommand() *cli.Command {
 			"does not contact etcd. Exits 1 when there is any problem.\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam validate --config /etc/cni/net.d/10-examplenet.conflist",
-		Flags:  append(append([]cli.Flag{configFlag()}, etcdFlags()...), jsonFlag()),
+		Flags:  append(append([]cli.Flag{configFlag()}, etcdFlags()...), coreFlag(), jsonFlag()),
 		Action: runValidate,
 	}
 }
@@ -50,6 +49,9 @@ type validateReport struct {
 
 func runValidate(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
+		return err
+	}
+	if err := checkCoreFlag(c); err != nil {
 		return err
 	}
 	name, data, err := readConfig(c)
@@ -118,7 +120,17 @@ func validate(c *cli.Context, data []byte) validateReport {
 	}
 	if readable {
 		// Range rules are the core's, the same in every host.
-		for _, e := range native.New().ValidateRangeSets(specs) {
+		if conf == nil {
+			conf = &config.Network{Core: "native"}
+		}
+		host, closer, err := coreHost(c, conf)
+		if err != nil {
+			fail(err)
+			report.Valid = false
+			return report
+		}
+		defer closer.Close()
+		for _, e := range host.ValidateRangeSets(specs) {
 			p := problem{Message: e.Error()}
 			if e.RangeSet >= 0 {
 				p.RangeSet = &e.RangeSet
