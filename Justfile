@@ -13,6 +13,11 @@ test:
 demo:
     go run ./frontend/cli demo
 
+# Whole plugin processes against host-local v1.10.0 on an embedded etcd (the
+# README's Performance table); `just bench --quick` for a scaled-down run.
+bench *ARGS:
+    go run ./frontend/cli bench {{ARGS}}
+
 # A throwaway local etcd on loopback, until Ctrl-C.
 dev-etcd:
     go run ./frontend/cli dev-etcd

@@ -81,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 			devEtcdCommand(),
 			demoCommand(),
+			benchCommand(),
 			installCommand(),
 		},
 		OnUsageError: onUsageError,

@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Counters are the etcd server's own counts of what clients asked of it,
+// read from its /metrics endpoint, so that round trips are counted by the
+// server rather than trusted from the client.
+type Counters struct {
+	// Txn and Range are finished gRPC calls (grpc_server_handled_total).
+	Txn, Range, DeleteRange, Put float64
+	// Writes are raft proposals applied (etcd_server_proposals_applied_total):
+	// every request that changes or may change the keyspace, and nothing
+	// else; a read-only Txn is served without raft.
+	Writes float64
+}
+
+// Sub returns c - o.
+func (c Counters) Sub(o Counters) Counters {
+	return Counters{Txn: c.Txn - o.Txn, Range: c.Range - o.Range, DeleteRange: c.DeleteRange - o.DeleteRange, Put: c.Put - o.Put, Writes: c.Writes - o.Writes}
+}
+
+// RoundTrips is the number of KV requests.
+func (c Counters) RoundTrips() float64 { return c.Txn + c.Range + c.DeleteRange + c.Put }
+
+// Scrape reads the counters from etcd's metrics at endpoint (the client
+// URL serves /metrics).
+func Scrape(ctx context.Context, endpoint string) (Counters, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
+	if err != nil {
+		return Counters{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Counters{}, fmt.Errorf("scraping etcd metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Counters{}, fmt.Errorf("scraping etcd metrics: %s", resp.Status)
+	}
+	var c Counters
+	var sawHandled, sawApplied bool
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		name, labels, value, ok := parseSample(line)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "grpc_server_handled_total":
+			if !strings.Contains(labels, `grpc_service="etcdserverpb.KV"`) {
+				continue
+			}
+			sawHandled = true
+			switch {
+			case strings.Contains(labels, `grpc_method="Txn"`):
+				c.Txn += value
+			case strings.Contains(labels, `grpc_method="Range"`):
+				c.Range += value
+			case strings.Contains(labels, `grpc_method="DeleteRange"`):
+				c.DeleteRange += value
+			case strings.Contains(labels, `grpc_method="Put"`):
+				c.Put += value
+			}
+		case "etcd_server_proposals_applied_total":
+			sawApplied = true
+			c.Writes += value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Counters{}, fmt.Errorf("reading etcd metrics: %w", err)
+	}
+	if !sawApplied {
+		return Counters{}, fmt.Errorf("etcd metrics lack etcd_server_proposals_applied_total")
+	}
+	_ = sawHandled // absent until the first KV call is handled
+	return c, nil
+}
+
+// parseSample splits a Prometheus text line "name{labels} value".
+func parseSample(line string) (name, labels string, value float64, ok bool) {
+	if line == "" || line[0] == '#' {
+		return "", "", 0, false
+	}
+	sp := strings.LastIndexByte(line, ' ')
+	if sp < 0 {
+		return "", "", 0, false
+	}
+	v, err := strconv.ParseFloat(line[sp+1:], 64)
+	if err != nil {
+		return "", "", 0, false
+	}
+	head := line[:sp]
+	if i := strings.IndexByte(head, '{'); i >= 0 {
+		return head[:i], head[i:], v, true
+	}
+	return head, "", v, true
+}
