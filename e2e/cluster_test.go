@@ -44,8 +44,9 @@ type fault struct {
 
 // TestClusterFaults runs 200 ADDs from 20 concurrent plugin processes
 // against a three-member etcd cluster on a private docker network while the
-// leader is killed and started again, and again while the leader is cut
-// off from the network (docker network disconnect). The member taken away
+// leader is stopped (docker stop) and started again, again while it is
+// killed (SIGKILL) and started again, and again while it is cut off from
+// the network (docker network disconnect) and reconnected. The member taken away
 // is listed first in etcdURL, so every ADD that succeeds while it is away
 // shows the plugin moving to a live endpoint.
 //
@@ -72,6 +73,22 @@ func TestClusterFaults(t *testing.T) {
 
 	faults := []fault{
 		{
+			// docker stop: SIGTERM, on which etcd hands leadership to a
+			// peer before it exits.
+			name: "leader-stopped",
+			inject: func(t *testing.T, victim *etcdNode) {
+				if err := s.pool.Client.StopContainer(victim.ContainerID, 10); err != nil {
+					t.Errorf("stopping %s: %v", victim.Name, err)
+				}
+			},
+			heal: func(t *testing.T, victim *etcdNode) {
+				if err := s.pool.Client.StartContainer(victim.ContainerID, nil); err != nil {
+					t.Errorf("starting %s again: %v", victim.Name, err)
+				}
+			},
+		},
+		{
+			// SIGKILL: the leader vanishes mid-request, as in a crash.
 			name: "leader-killed",
 			inject: func(t *testing.T, victim *etcdNode) {
 				if err := s.pool.Client.KillContainer(dc.KillContainerOptions{ID: victim.ContainerID, Signal: dc.SIGKILL}); err != nil {
@@ -101,7 +118,7 @@ func TestClusterFaults(t *testing.T) {
 			},
 		},
 	}
-	subnets := []string{"198.51.100.0/24", "203.0.113.0/24"}
+	subnets := []string{"198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"}
 	for i, f := range faults {
 		ok := t.Run(f.name, func(t *testing.T) {
 			victim := findLeader(t, nodes)
