@@ -5,6 +5,12 @@ build:
     go build -o bin/etcd ./frontend/cni
     go build -o bin/etcd-ipam ./frontend/cli
 
+# The installer image (images/Dockerfile): static binaries, FROM scratch.
+image:
+    CGO_ENABLED=0 go build -o images/bin/etcd ./frontend/cni
+    CGO_ENABLED=0 go build -o images/bin/etcd-ipam ./frontend/cli
+    docker build -t etcd-ipam/installer images
+
 # The whole test suite (the README's second quick-start command).
 test:
     go test ./...
