@@ -23,7 +23,8 @@ func planCommand() *cli.Command {
 		Description: "Reads the network's allocations and round-robin positions from etcd (or,\n" +
 			"with --offline, assumes an empty pool) and computes, with the plugin's own\n" +
 			"allocation core, the addresses the next N ADDs would return: one per range\n" +
-			"set, in host-local's round-robin order. It writes nothing.\n\n" +
+			"set, in host-local's round-robin order, for ADDs that request no particular\n" +
+			"address. It writes nothing.\n\n" +
 			"The plan holds for a quiet network allocated from one node: an ADD or DEL\n" +
 			"made in between, or several nodes allocating at the same moment (the\n" +
 			"plugin then spreads their searches over the pool), changes the answer.\n\n" +
@@ -65,8 +66,9 @@ type planFailure struct {
 	Message  string `json:"message"`
 }
 
-// maxPlan bounds --count: a plan holds every planned address in memory.
-const maxPlan = 1 << 20
+// maxPlan bounds --count: a plan holds every planned address in memory
+// (100000 ADDs on a /12 plan in about a second).
+const maxPlan = 100000
 
 func runPlan(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
