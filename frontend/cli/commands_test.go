@@ -596,3 +596,40 @@ func TestReleaseWaitsForThePersonNotForEtcd(t *testing.T) {
 	slow = &hookReader{answer: strings.NewReader("y\n"), hook: func() { time.Sleep(500 * time.Millisecond) }}
 	runCLI(t, slow, "release", "--config", path, "--container", "nobody").failed(t, 1, "holds no address")
 }
+
+// BenchmarkGC times gc releasing 2000 stale attachments (32 transactions
+// of gcBatch), the operation that shows a progress counter.
+func BenchmarkGC(b *testing.B) {
+	const stale = 2000
+	srv := etcdtest.Start(b)
+	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "gcbench", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": %q},
+		"ranges": [[{"subnet": "2001:db8:ff::/116"}]]}}`, srv.Endpoint())
+	path := filepath.Join(b.TempDir(), "net.json")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	loaded, err := config.Load([]byte(conf), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := ipam.Open(loaded, ipam.Options{Core: native.New(), Node: "node-a"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for k := 0; k < stale; k++ {
+			if _, err := s.Add(ctx, fmt.Sprintf("c%d", k), "eth0", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		var stdout, stderr strings.Builder
+		if code := runWithInput(ctx, []string{"etcd-ipam", "gc", "--config", path, "--node", "node-a", "--keep", "/dev/null"},
+			strings.NewReader(""), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), fmt.Sprintf("released %d of %d", stale, stale)) {
+			b.Fatalf("gc: status %d, %s %s", code, stdout.String(), stderr.String())
+		}
+	}
+}
