@@ -27,10 +27,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -127,7 +129,10 @@ func start(ctx context.Context, dir string) (*Host, error) {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
 			return fmt.Errorf("hosts/wasm: instantiating WASI: %w", err)
 		}
-		compiled, err := h.rt.CompileModule(ctx, module)
+		// A cold cache compiles every function; spread them over the CPUs
+		// (a warm cache compiles none).
+		compileCtx := experimental.WithCompilationWorkers(ctx, goruntime.GOMAXPROCS(0))
+		compiled, err := h.rt.CompileModule(compileCtx, module)
 		if err != nil {
 			return fmt.Errorf("hosts/wasm: compiling the core module: %w", err)
 		}
