@@ -24,6 +24,11 @@ demo:
 bench *ARGS:
     go run ./frontend/cli bench {{ARGS}}
 
+# Rebuild the embedded WebAssembly core (hosts/wasm/core.wasm) after
+# changing core/; TestModuleIsFresh fails until you do.
+wasm:
+    go generate ./hosts/wasm
+
 # A throwaway local etcd on loopback, until Ctrl-C.
 dev-etcd:
     go run ./frontend/cli dev-etcd
