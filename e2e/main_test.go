@@ -81,6 +81,19 @@ func requireSuite(t *testing.T) *suite {
 // leftovers. A cold CI machine spends most of this compiling etcd.
 func prepare(binDir string) suite {
 	s := suite{binDir: binDir}
+	// Docker first: without it, compiling etcd would only delay the
+	// failure by minutes.
+	pool, err := dockertest.NewPool("")
+	if err == nil {
+		err = pool.Client.Ping()
+	}
+	if err != nil {
+		s.err = fmt.Errorf("Docker is not available (the e2e tests need a running daemon; use -short to skip them): %w", err)
+		return s
+	}
+	s.pool = pool
+	sweep(pool)
+
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -96,17 +109,6 @@ func prepare(binDir string) suite {
 		}
 	}
 	built := time.Now()
-
-	pool, err := dockertest.NewPool("")
-	if err == nil {
-		err = pool.Client.Ping()
-	}
-	if err != nil {
-		s.err = fmt.Errorf("Docker is not available (the e2e tests need a running daemon; use -short to skip them): %w", err)
-		return s
-	}
-	s.pool = pool
-	sweep(pool)
 
 	etcdDockerfile := "FROM scratch\nCOPY etcd /usr/local/bin/etcd\nENTRYPOINT [\"/usr/local/bin/etcd\"]\n"
 	if err := buildImage(ctx, pool, etcdImage, map[string]string{
@@ -182,9 +184,11 @@ func buildImage(ctx context.Context, pool *dockertest.Pool, tag string, files ma
 	return nil
 }
 
-// processGone reports whether no process has this id any more.
+// processGone reports whether the run that labelled something with pid
+// has ended: no process has that id any more, or it is this process, which
+// sweeps before it creates anything (ids repeat across fresh containers).
 func processGone(pid int) bool {
-	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return pid == os.Getpid() || pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // ownerGone reports whether a name made by uniqueName belongs to a
