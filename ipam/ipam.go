@@ -117,7 +117,7 @@ const maxAttempts = 16
 // chain absorbs more allocators racing from the same position in one
 // round trip, at the cost of a larger transaction.
 const (
-	guessedCandidates  = 16
+	guessedCandidates  = 8
 	observedCandidates = 8
 )
 

@@ -88,11 +88,15 @@ func (p *Plugin) mustRun(ctx context.Context, command, conf, containerID, node s
 
 // Build compiles the packages (import paths) into dir with the go command,
 // from the module the harness runs in, and returns the binaries' paths.
+// Both plugins are built alike and static (CGO_ENABLED=0), as the
+// containernetworking/plugins releases ship host-local: a dynamically
+// linked binary pays for the dynamic loader on every exec.
 func Build(ctx context.Context, dir string, pkgs ...string) ([]string, error) {
 	var out []string
 	for _, pkg := range pkgs {
 		bin := filepath.Join(dir, filepath.Base(pkg))
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s (run the harness inside the etcd-ipam module): %v\n%s", pkg, err, msg)
 		}

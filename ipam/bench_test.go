@@ -1,0 +1,153 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts/native"
+	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// These benchmarks time one session's operations against an embedded etcd
+// on loopback, without process start-up; "etcd-ipam bench" measures whole
+// plugin processes against host-local. Run them with
+//
+//	go test -run '^$' -bench . ./ipam/
+
+func benchSession(b *testing.B, srv *etcdtest.Server, name, subnet, node string) *Session {
+	b.Helper()
+	conf := testNetwork(srv, name, []core.RangeSpec{{Subnet: subnet}})
+	s, err := Open(conf, Options{Core: native.New(), Node: node})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func benchCtx(b *testing.B) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	b.Cleanup(cancel)
+	return c
+}
+
+// BenchmarkAddEmpty16 is an ADD into a /16 that fills up only as b.N does.
+func BenchmarkAddEmpty16(b *testing.B) {
+	srv := etcdtest.Start(b)
+	s := benchSession(b, srv, "bench-add", "198.18.0.0/16", "node-a")
+	ctx := benchCtx(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Add(ctx, fmt.Sprintf("c%d", i), "eth0", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAddDelBusy20 is an ADD and a DEL on a /20 that is 90% full with
+// every tenth address free, the way churn leaves a pool.
+func BenchmarkAddDelBusy20(b *testing.B) {
+	srv := etcdtest.Start(b)
+	s := benchSession(b, srv, "bench-busy", "198.19.0.0/20", "node-a")
+	ctx := benchCtx(b)
+	cli := srv.Client(b)
+	r := s.RangeSets()[0][0]
+	var ops []clientv3.Op
+	i := 0
+	for a := r.RangeStart; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
+		if a == r.Gateway || i%10 == 0 {
+			continue
+		}
+		ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+		if len(ops) == 100 {
+			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				b.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	if len(ops) > 0 {
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("c%d", i)
+		if _, err := s.Add(ctx, id, "eth0", nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Del(ctx, id, "eth0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDel is a DEL of an attachment made before the timer started.
+func BenchmarkDel(b *testing.B) {
+	srv := etcdtest.Start(b)
+	s := benchSession(b, srv, "bench-del", "198.18.0.0/16", "node-a")
+	ctx := benchCtx(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Add(ctx, fmt.Sprintf("c%d", i), "eth0", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Del(ctx, fmt.Sprintf("c%d", i), "eth0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAddContended64 runs ADDs from 64 sessions, each a node of its
+// own, at once on one /16, and checks that every ADD got its own address.
+func BenchmarkAddContended64(b *testing.B) {
+	srv := etcdtest.Start(b)
+	const allocators = 64
+	sessions := make([]*Session, allocators)
+	for i := range sessions {
+		sessions[i] = benchSession(b, srv, "bench-crowd", "198.18.0.0/16", fmt.Sprintf("node-%02d", i))
+	}
+	ctx := benchCtx(b)
+	next := make(chan int)
+	go func() {
+		for i := 0; i < b.N; i++ {
+			next <- i
+		}
+		close(next)
+	}()
+	b.ResetTimer()
+	errs := make(chan error, allocators)
+	for _, s := range sessions {
+		go func() {
+			for i := range next {
+				if _, err := s.Add(ctx, fmt.Sprintf("c%d", i), "eth0", nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range sessions {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	resp, err := srv.Client(b).Get(ctx, sessions[0].Store().Prefix()+"ips/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.Count != int64(b.N) {
+		b.Fatalf("%d addresses allocated, want %d", resp.Count, b.N)
+	}
+}
