@@ -141,3 +141,41 @@ func BenchmarkProcessADD(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessADDRatio alternates native and warm-cache wasm ADDs in
+// one loop, so that both see the same machine load, and reports both
+// medians and their ratio (the README's goal is at most 1.5).
+func BenchmarkProcessADDRatio(b *testing.B) {
+	srv := etcdtest.Start(b)
+	dir := b.TempDir()
+	conf := func(coreName string) string { return fmt.Sprintf(specCommandLine, srv.Endpoint(), coreName, dir) }
+	run := func(coreName, id string) time.Duration {
+		add := call{Command: "ADD", ContainerID: id, IfName: "dummy0", Config: conf(coreName)}
+		start := time.Now()
+		out := runPlugin(b, add)
+		elapsed := time.Since(start)
+		if out.ExitCode != 0 {
+			b.Fatal(out)
+		}
+		add.Command = "DEL"
+		if out := runPlugin(b, add); out.ExitCode != 0 {
+			b.Fatal(out)
+		}
+		return elapsed
+	}
+	run("native", "warm-up")
+	run("wasm", "warm-up")
+	var nativeTimes, wasmTimes []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		nativeTimes = append(nativeTimes, run("native", fmt.Sprintf("n-%d", i)))
+		wasmTimes = append(wasmTimes, run("wasm", fmt.Sprintf("w-%d", i)))
+	}
+	b.StopTimer()
+	slices.Sort(nativeTimes)
+	slices.Sort(wasmTimes)
+	n, w := nativeTimes[len(nativeTimes)/2], wasmTimes[len(wasmTimes)/2]
+	b.ReportMetric(float64(n)/float64(time.Millisecond), "native-median-ms")
+	b.ReportMetric(float64(w)/float64(time.Millisecond), "wasm-median-ms")
+	b.ReportMetric(float64(w)/float64(n), "wasm/native")
+}

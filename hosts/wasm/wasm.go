@@ -131,7 +131,7 @@ func start(ctx context.Context, dir string) (*Host, error) {
 		}
 		// A cold cache compiles every function; spread them over the CPUs
 		// (a warm cache compiles none).
-		compileCtx := experimental.WithCompilationWorkers(ctx, goruntime.GOMAXPROCS(0))
+		compileCtx := experimental.WithCompilationWorkers(ctx, goruntime.NumCPU())
 		compiled, err := h.rt.CompileModule(compileCtx, module)
 		if err != nil {
 			return fmt.Errorf("hosts/wasm: compiling the core module: %w", err)
