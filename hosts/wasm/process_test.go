@@ -208,3 +208,49 @@ func TestPluginRejectsBadCoreSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginConcurrentColdStart runs several plugin processes at once on an
+// empty cache directory, as a rollout does on a fresh node: they all compile
+// and store the module at the same time, and every ADD must succeed with a
+// distinct address, leaving a cache that later processes load.
+func TestPluginConcurrentColdStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the plugin binary")
+	}
+	srv := etcdtest.Start(t)
+	cacheDir := filepath.Join(t.TempDir(), "cold")
+	conf := fmt.Sprintf(specCommandLine, srv.Endpoint(), "wasm", cacheDir)
+	const n = 4
+	outs := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			outs[i] = runPlugin(t, call{Command: "ADD", ContainerID: fmt.Sprintf("cold-%d", i), Config: conf})
+		}(i)
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, out := range outs {
+		if out.ExitCode != 0 {
+			t.Fatalf("ADD %d: %s", i, out)
+		}
+		first := strings.SplitN(string(out.Stdout), `"address": "`, 2)
+		if len(first) != 2 {
+			t.Fatalf("ADD %d returned no address: %s", i, out)
+		}
+		addr := strings.SplitN(first[1], `"`, 2)[0]
+		if seen[addr] {
+			t.Errorf("address %s handed out twice", addr)
+		}
+		seen[addr] = true
+	}
+	if out := runPlugin(t, call{Command: "ADD", ContainerID: "after", Config: conf}); out.ExitCode != 0 {
+		t.Errorf("ADD after the cold start: %s", out)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(cacheDir, "*", "*.tmp"))
+	if len(leftovers) != 0 {
+		t.Errorf("half-written cache files left behind: %v", leftovers)
+	}
+}
