@@ -1,0 +1,151 @@
+package abi
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+)
+
+// TestRoundTrip checks that every value kind comes back exactly, including
+// what a looser encoding would blur: nil against empty slices, IPv4 against
+// IPv4-mapped IPv6, zones, invalid addresses and prefixes, negative and
+// extreme integers.
+func TestRoundTrip(t *testing.T) {
+	addrs := []netip.Addr{
+		{}, netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("::ffff:203.0.113.7"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fe80::1%eth0"),
+	}
+	prefixes := []netip.Prefix{
+		{}, netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+		netip.PrefixFrom(netip.MustParseAddr("203.0.113.1"), 33), // invalid bits
+	}
+	set := core.RangeSet{{Subnet: prefixes[1], RangeStart: addrs[1], RangeEnd: addrs[1].Next(), Gateway: addrs[1]}}
+	segs := []core.Segment{{Range: -1, From: addrs[3], To: addrs[4]}, {Range: 1 << 40}}
+	ints := []int{0, 1, -1, 1<<63 - 1, -1 << 63}
+	uints := []uint64{0, 127, 128, 1<<64 - 1}
+
+	var w Writer
+	for _, a := range addrs {
+		w.Addr(a)
+	}
+	for _, p := range prefixes {
+		w.Prefix(p)
+	}
+	for _, i := range ints {
+		w.Int(i)
+	}
+	w.Uints(uints)
+	w.Uints(nil)
+	w.Uints([]uint64{})
+	w.Addrs(nil)
+	w.Addrs([]netip.Addr{})
+	w.RangeSpecs([][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}}, nil, {}})
+	w.RangeSets([]core.RangeSet{set, nil})
+	w.Observations([]core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
+	w.Choice(core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
+	w.ConfigErrors([]*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
+	w.Error(nil)
+	w.Error(errors.New("requested address 203.0.113.1 is the gateway"))
+
+	r := NewReader(w.B)
+	for _, want := range addrs {
+		if got := r.Addr(); got != want {
+			t.Errorf("Addr %v, want %v", got, want)
+		}
+	}
+	for _, want := range prefixes {
+		if got := r.Prefix(); got != want {
+			t.Errorf("Prefix %v, want %v", got, want)
+		}
+	}
+	for _, want := range ints {
+		if got := r.Int(); got != want {
+			t.Errorf("Int %d, want %d", got, want)
+		}
+	}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %#v, want %#v", name, got, want)
+		}
+	}
+	check("Uints", r.Uints(), uints)
+	check("nil Uints", r.Uints(), []uint64(nil))
+	check("empty Uints", r.Uints(), []uint64{})
+	check("nil Addrs", r.Addrs(), []netip.Addr(nil))
+	check("empty Addrs", r.Addrs(), []netip.Addr{})
+	check("RangeSpecs", r.RangeSpecs(), [][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}}, nil, {}})
+	check("RangeSets", r.RangeSets(), []core.RangeSet{set, nil})
+	check("Observations", r.Observations(), []core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
+	check("Choice", r.Choice(), core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
+	check("ConfigErrors", r.ConfigErrors(), []*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
+	check("nil Error", r.Error(), nil)
+	check("Error", r.Error(), errors.New("requested address 203.0.113.1 is the gateway"))
+	if err := r.Done(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMalformed checks that truncated, padded and corrupt encodings are
+// reported, never decoded into something plausible.
+func TestMalformed(t *testing.T) {
+	var w Writer
+	w.RangeSet(core.RangeSet{{Subnet: netip.MustParsePrefix("203.0.113.0/24")}})
+	whole := w.B
+	for n := 0; n < len(whole); n++ {
+		r := NewReader(whole[:n])
+		r.RangeSet()
+		if r.Done() == nil {
+			t.Errorf("truncated to %d bytes: no error", n)
+		}
+	}
+	r := NewReader(append(append([]byte{}, whole...), 0))
+	r.RangeSet()
+	if r.Done() == nil {
+		t.Error("a trailing byte: no error")
+	}
+	for name, b := range map[string][]byte{
+		"unknown address tag": {9},
+		"bool out of range":   {2},
+		"slice longer than its bytes": {
+			0xff, 0xff, 0xff, 0xff, 0x0f,
+		},
+		"varint over 64 bits": {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	} {
+		r := NewReader(b)
+		switch name {
+		case "unknown address tag":
+			r.Addr()
+		case "bool out of range":
+			r.Bool()
+		case "slice longer than its bytes":
+			r.Addrs()
+		default:
+			r.Uint()
+		}
+		if !errors.Is(r.Done(), ErrMalformed) {
+			t.Errorf("%s: no ErrMalformed", name)
+		}
+	}
+}
+
+// FuzzReader feeds arbitrary bytes to every decoder: none may panic or
+// allocate beyond what the input could describe.
+func FuzzReader(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{2, 2, 4, 203, 0, 113, 0, 48, 4, 203, 0, 113, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader(b)
+		r.RangeSpecs()
+		r.RangeSets()
+		r.Observations()
+		r.Choice()
+		r.ConfigErrors()
+		r.Error()
+		r.Uints()
+		_ = r.Done()
+	})
+}
