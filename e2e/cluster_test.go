@@ -43,10 +43,12 @@ type fault struct {
 }
 
 // TestClusterFaults runs 200 ADDs from 20 concurrent plugin processes
-// against a three-member etcd cluster on a private docker network while the
-// leader is stopped (docker stop) and started again, again while it is
-// killed (SIGKILL) and started again, and again while it is cut off from
-// the network (docker network disconnect) and reconnected. The member taken away
+// against a three-member etcd cluster on a private docker network, four
+// times: while the leader is stopped (docker stop) and started again; while
+// it is killed (SIGKILL) and started again; while it is cut off from its
+// peers (docker network disconnect from the peer network) but still
+// accepts clients' connections on its published port; and while it is cut
+// off from both networks. Each time it is brought back. The member taken away
 // is listed first in etcdURL, so every ADD that succeeds while it is away
 // shows the plugin moving to a live endpoint.
 //
@@ -55,7 +57,8 @@ type fault struct {
 // failure is a CNI error with code 11 (etcd unavailable: try again).
 func TestClusterFaults(t *testing.T) {
 	s := requireSuite(t)
-	network := createNetwork(t, s, "cluster")
+	network := createNetwork(t, s, "peers")
+	clients := createNetwork(t, s, "clients")
 	names := []string{"etcd-m0", "etcd-m1", "etcd-m2"}
 	var peers []string
 	for _, n := range names {
@@ -63,7 +66,7 @@ func TestClusterFaults(t *testing.T) {
 	}
 	var nodes []*etcdNode
 	for _, n := range names {
-		nodes = append(nodes, startEtcd(t, s, etcdSpec{Name: n, Cluster: strings.Join(peers, ","), Network: network}))
+		nodes = append(nodes, startEtcd(t, s, etcdSpec{Name: n, Cluster: strings.Join(peers, ","), Network: network, ClientNetwork: clients}))
 	}
 	var endpoints []string
 	for _, n := range nodes {
@@ -102,7 +105,9 @@ func TestClusterFaults(t *testing.T) {
 			},
 		},
 		{
-			name: "leader-disconnected",
+			// Off the peer network only: the member loses its
+			// cluster but still accepts clients' connections.
+			name: "leader-isolated",
 			inject: func(t *testing.T, victim *etcdNode) {
 				if err := s.pool.Client.DisconnectNetwork(network, dc.NetworkConnectionOptions{Container: victim.ContainerID, Force: true}); err != nil {
 					t.Errorf("disconnecting %s: %v", victim.Name, err)
@@ -117,12 +122,33 @@ func TestClusterFaults(t *testing.T) {
 				}
 			},
 		},
+		{
+			// Off both networks: neither peers nor clients reach it.
+			name: "leader-disconnected",
+			inject: func(t *testing.T, victim *etcdNode) {
+				for _, n := range []string{network, clients} {
+					if err := s.pool.Client.DisconnectNetwork(n, dc.NetworkConnectionOptions{Container: victim.ContainerID, Force: true}); err != nil {
+						t.Errorf("disconnecting %s from %s: %v", victim.Name, n, err)
+					}
+				}
+			},
+			heal: func(t *testing.T, victim *etcdNode) {
+				if err := s.pool.Client.ConnectNetwork(clients, dc.NetworkConnectionOptions{Container: victim.ContainerID}); err != nil {
+					t.Errorf("reconnecting %s to %s: %v", victim.Name, clients, err)
+				}
+				if err := s.pool.Client.ConnectNetwork(network, dc.NetworkConnectionOptions{
+					Container:      victim.ContainerID,
+					EndpointConfig: &dc.EndpointConfig{Aliases: []string{victim.Name}},
+				}); err != nil {
+					t.Errorf("reconnecting %s to %s: %v", victim.Name, network, err)
+				}
+			},
+		},
 	}
-	subnets := []string{"198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"}
-	for i, f := range faults {
+	for _, f := range faults {
 		ok := t.Run(f.name, func(t *testing.T) {
 			victim := findLeader(t, nodes)
-			runFault(t, s, f, victim, nodes, "e2e-"+f.name, subnets[i])
+			runFault(t, s, f, victim, nodes, "e2e-"+f.name, "198.51.100.0/24")
 		})
 		if !ok {
 			// The cluster may be left broken; the next run would only
@@ -203,6 +229,7 @@ func runFault(t *testing.T, s *suite, f fault, victim *etcdNode, nodes []*etcdNo
 		f.inject(t, victim)
 		awayFrom = time.Now()
 		close(injected)
+		probeVictim(t, victim)
 		waitFor(healAfter)
 		time.Sleep(time.Until(awayFrom.Add(minAway)))
 		awayUntil = time.Now()
@@ -318,6 +345,18 @@ func runFault(t *testing.T, s *suite, f fault, victim *etcdNode, nodes []*etcdNo
 	if c.Succeeded < adds/2 {
 		t.Errorf("only %d of %d ADDs succeeded with two of three members up", c.Succeeded, adds)
 	}
+}
+
+// probeVictim logs how the member taken away answers a linearizable read
+// a second and a half into the fault: the record of what the plugin faced.
+func probeVictim(t *testing.T, victim *etcdNode) {
+	time.Sleep(1500 * time.Millisecond)
+	cli := newClient(t, nil, victim.Endpoint)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := cli.Get(ctx, "/e2e-probe")
+	t.Logf("%s during the fault: linearizable read -> %v", victim.Name, err)
 }
 
 func sameSet(a, b []string) bool {

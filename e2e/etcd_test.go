@@ -21,8 +21,7 @@ import (
 // etcdNode is one etcd server in a container, its client port published on
 // 127.0.0.1 only.
 type etcdNode struct {
-	// Name is the member name, its host name and its alias on the
-	// cluster's network.
+	// Name is the member name and its alias on the cluster's network.
 	Name        string
 	ContainerID string
 	// Endpoint is how the host reaches it: scheme://127.0.0.1:port. The
@@ -38,9 +37,13 @@ type etcdSpec struct {
 	// Cluster is the initial cluster, "name=http://name:2380,...";
 	// empty for a single member.
 	Cluster string
-	// Network is the docker network to join (its name); empty for the
-	// default bridge.
+	// Network is the docker network to join (its name), where the member
+	// is known by Name; empty for the default bridge.
 	Network string
+	// ClientNetwork, when set, is a second network that carries only the
+	// published client port, so that cutting the member off Network
+	// isolates it from its peers while clients still reach it.
+	ClientNetwork string
 	// PKI, when set, makes the client port TLS with client-certificate
 	// authentication; its directory is mounted at /certs.
 	PKI *pki
@@ -75,7 +78,14 @@ func startEtcd(t *testing.T, s *suite, spec etcdSpec) *etcdNode {
 		PortBindings: map[dc.Port][]dc.PortBinding{"2379/tcp": {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(port)}}},
 	}
 	var networking *dc.NetworkingConfig
-	if spec.Network != "" {
+	peerNetworkLater := false
+	switch {
+	case spec.ClientNetwork != "":
+		// Docker publishes ports through the network a container is
+		// created on; the peer network is joined before it starts.
+		host.NetworkMode = spec.ClientNetwork
+		peerNetworkLater = true
+	case spec.Network != "":
 		host.NetworkMode = spec.Network
 		networking = &dc.NetworkingConfig{EndpointsConfig: map[string]*dc.EndpointConfig{
 			spec.Network: {Aliases: []string{spec.Name}},
@@ -89,11 +99,18 @@ func startEtcd(t *testing.T, s *suite, spec etcdSpec) *etcdNode {
 			"--client-cert-auth")
 		host.Binds = []string{spec.PKI.Dir + ":/certs:ro"}
 	}
+	// Docker makes the host name an alias on every network the container
+	// joins; a member reachable by its peer name on the client network
+	// would not be cut off by leaving the peer network.
+	hostname := spec.Name
+	if peerNetworkLater {
+		hostname = ""
+	}
 	c, err := s.pool.Client.CreateContainer(dc.CreateContainerOptions{
 		Name: uniqueName(namePrefix, spec.Name),
 		Config: &dc.Config{
 			Image:        etcdImage,
-			Hostname:     spec.Name,
+			Hostname:     hostname,
 			Cmd:          cmd,
 			Labels:       labels(),
 			ExposedPorts: map[dc.Port]struct{}{"2379/tcp": {}},
@@ -109,6 +126,13 @@ func startEtcd(t *testing.T, s *suite, spec etcdSpec) *etcdNode {
 			t.Errorf("removing etcd container %s: %v", spec.Name, err)
 		}
 	})
+	if peerNetworkLater {
+		if err := s.pool.Client.ConnectNetwork(spec.Network, dc.NetworkConnectionOptions{
+			Container: c.ID, EndpointConfig: &dc.EndpointConfig{Aliases: []string{spec.Name}},
+		}); err != nil {
+			t.Fatalf("connecting etcd container %s to %s: %v", spec.Name, spec.Network, err)
+		}
+	}
 	if err := s.pool.Client.StartContainer(c.ID, nil); err != nil {
 		t.Fatalf("starting etcd container %s: %v", spec.Name, err)
 	}
