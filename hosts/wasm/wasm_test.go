@@ -164,3 +164,23 @@ func TestClosedHostPanics(t *testing.T) {
 		t.Error("a call after Close did not panic")
 	}
 }
+
+// TestDefaultCacheDir checks the order: the environment variable, then
+// /var/cache for root, else the user's cache directory.
+func TestDefaultCacheDir(t *testing.T) {
+	env := map[string]string{CacheDirEnv: "/srv/wasm-cache"}
+	if got := DefaultCacheDir(func(k string) string { return env[k] }); got != "/srv/wasm-cache" {
+		t.Errorf("with %s set: %q", CacheDirEnv, got)
+	}
+	got := DefaultCacheDir(func(string) string { return "" })
+	switch {
+	case os.Geteuid() == 0:
+		if got != "/var/cache/etcd-ipam/wasm" {
+			t.Errorf("as root: %q, want /var/cache/etcd-ipam/wasm", got)
+		}
+	default:
+		if user, err := os.UserCacheDir(); err == nil && got != filepath.Join(user, "etcd-ipam", "wasm") {
+			t.Errorf("as a user: %q, want under %s", got, user)
+		}
+	}
+}
