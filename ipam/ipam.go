@@ -382,20 +382,22 @@ func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken
 
 // Bounds on the extra reads a search makes when runs of taken addresses
 // follow the last reserved one: narrowRounds for the whole search,
-// splitParts segments counted per round trip, readableSpan the size below
-// which a segment is read key by key instead of counted.
+// splitParts segments counted per round trip (within etcd's 128 operations
+// per transaction), readableSpan the size below which a segment is read key
+// by key instead of counted.
 const (
 	narrowRounds = 64
-	splitParts   = 16
+	splitParts   = 120
 	readableSpan = 30
 )
 
 // choose runs Choose. When the first reads end inside a run of taken
-// addresses, it counts the taken addresses of the remaining segments (one
-// round trip, a few bytes per segment) to find the first segment with room,
-// splits that segment and counts again until it is small enough to read,
-// then reads it. A full range set is recognised from the first count, and
-// a free address at the far end of a /16 after about five round trips.
+// addresses, it counts the taken addresses of the remaining segments, cut
+// into up to splitParts pieces (one round trip, a few bytes per piece), to
+// find the first piece with room, cuts that piece and counts again until it
+// is small enough to read, then reads it. A full range set is recognised
+// from the first count, and a free address at the far end of a /16 after
+// three round trips: two counts and a read.
 func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation) (core.Choice, error) {
 	const pick = 0 // the first free address in search order, as host-local
 	choice := s.core.Choose(set, observed, pick)
@@ -404,24 +406,29 @@ func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core
 			return core.Choice{}, fmt.Errorf("searching range set %s: no answer after %d rounds of reads", set, narrowRounds)
 		}
 		remaining := choice.Resume
-		at, err := s.firstWithRoom(ctx, set, remaining)
-		if err != nil {
-			return core.Choice{}, err
-		}
-		if at < 0 {
-			return core.Choice{Exhausted: true}, nil
-		}
-		seg := remaining[at]
-		for s.core.SegmentCapacity(set, seg) > readableSpan {
-			parts := s.core.Split(seg, splitParts)
+		segs := remaining
+		var seg core.Segment
+		for first := true; ; first = false {
+			parts := s.cut(set, segs)
 			i, err := s.firstWithRoom(ctx, set, parts)
 			if err != nil {
 				return core.Choice{}, err
+			}
+			if i < 0 && first {
+				return core.Choice{Exhausted: true}, nil
 			}
 			if i < 0 {
 				break // taken meanwhile: count the remaining segments again
 			}
 			seg = parts[i]
+			if s.core.SegmentCapacity(set, seg) <= readableSpan {
+				break
+			}
+			segs = []core.Segment{seg}
+		}
+		if !seg.From.IsValid() {
+			choice = core.Choice{Resume: remaining}
+			continue
 		}
 		more, _, err := s.net.Observe(ctx, [][]core.Segment{{seg}}, nil)
 		if err != nil {
@@ -429,10 +436,36 @@ func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core
 		}
 		choice = s.core.Choose(set, more[0], pick)
 		if !choice.Found {
-			choice = core.Choice{Resume: remaining[at:]}
+			choice = core.Choice{Resume: remaining}
 		}
 	}
 	return choice, nil
+}
+
+// cut splits segs, in order, into at most splitParts pieces, each segment
+// into a share of the pieces by its size, so that one count finds the
+// first piece with room to within 1/splitParts of the whole.
+func (s *Session) cut(set core.RangeSet, segs []core.Segment) []core.Segment {
+	caps := make([]uint64, len(segs))
+	var total uint64
+	for i, seg := range segs {
+		caps[i] = s.core.SegmentCapacity(set, seg)
+		total += caps[i]
+	}
+	budget := uint64(max(0, splitParts-len(segs))) // on top of one piece each
+	var parts []core.Segment
+	for i, seg := range segs {
+		n := 1
+		if total > 0 {
+			n = max(1, int(budget*caps[i]/total))
+		}
+		if n == 1 {
+			parts = append(parts, seg)
+			continue
+		}
+		parts = append(parts, s.core.Split(seg, n)...)
+	}
+	return parts
 }
 
 // firstWithRoom returns the index of the first segment that has a free

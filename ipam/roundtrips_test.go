@@ -140,3 +140,38 @@ func TestGuessesFindTheFirstFreeAddressInOneWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestFarHoleAndFullPoolRoundTrips checks the cost of the last addresses
+// of a pool: a single free address far behind the position is found by two
+// counts and one read, and a full pool is reported after one count.
+func TestFarHoleAndFullPoolRoundTrips(t *testing.T) {
+	srv := etcdtest.Start(t)
+	conf := testNetwork(srv, "far", []core.RangeSpec{{Subnet: "198.51.96.0/20"}})
+	w := &wire{calls: map[string]int{}}
+	s, err := Open(conf, Options{Core: native.New(), Node: "node-a", DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(w.interceptor)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hole := netip.MustParseAddr("198.51.111.200")
+	fillExcept(t, srv, s, hole)
+	var got []string
+	requests, _ := w.measure(func() { got = mustAdd(t, s, "finder") })
+	if len(got) != 1 || got[0] != hole.String()+"/20" {
+		t.Fatalf("ADD = %v, want the only free address %s", got, hole)
+	}
+	// Position, guesses (which read the first spans), two counts, a read
+	// of the last piece, the write.
+	if requests > 6 {
+		t.Errorf("finding the one free address of a /20 took %d requests, want at most 6", requests)
+	}
+	requests, _ = w.measure(func() {
+		if _, err := s.Add(ctx(t), "late", "eth0", nil); cniCode(err) != CodeExhausted {
+			t.Fatalf("ADD into a full /20: %v, want code %d", err, CodeExhausted)
+		}
+	})
+	// Position, guesses, one count.
+	if requests != 3 {
+		t.Errorf("ADD into a full pool made %d requests, want 3: the full pool is known from one count", requests)
+	}
+}
