@@ -299,15 +299,21 @@ func (r *runner) crowd(ctx context.Context, n int, mode string) (ContentionResul
 	return res, nil
 }
 
-// scale fills a pool completely: all but Holes addresses directly, the
-// holes scattered at random and the round-robin position at a random
-// address, then times the last Holes ADDs and one ADD into the full pool.
+// scale fills a pool completely, directly rather than by 65,000 ADDs, in
+// two states: as a sequential fill leaves it (all but the last Holes
+// addresses taken, the position on the last taken one), and as churn
+// leaves it (Holes addresses free at random, the position at a random
+// address). It times the first ADDs into the same pool empty, the last
+// Holes ADDs of each state, and an ADD into the full pool.
 func (r *runner) scale(ctx context.Context) error {
 	subnet := scalePool(r.cfg.ScaleBits)
-	name := r.network("scale")
 	all := allocatable(subnet)
 	if r.cfg.Holes >= len(all) {
 		return fmt.Errorf("%d holes do not fit into %s", r.cfg.Holes, subnet)
+	}
+	sequential := r.network("scale-sequential")
+	if err := r.fillBoth(ctx, sequential, all[:len(all)-r.cfg.Holes], all[len(all)-r.cfg.Holes-1]); err != nil {
+		return err
 	}
 	holes := map[netip.Addr]bool{}
 	for len(holes) < r.cfg.Holes {
@@ -319,34 +325,22 @@ func (r *runner) scale(ctx context.Context) error {
 			taken = append(taken, a)
 		}
 	}
-	position := all[r.rng.IntN(len(all))]
-	if err := fillEtcd(ctx, r.cli, name, node, taken, position); err != nil {
+	churned := r.network("scale-churned")
+	if err := r.fillBoth(ctx, churned, taken, all[r.rng.IntN(len(all))]); err != nil {
 		return err
 	}
-	if err := fillHostLocal(r.hlDir(), name, taken, position); err != nil {
-		return err
-	}
-	// The first ADDs into the same, empty, pool for the comparison.
-	first := r.network("scale-empty")
+	empty := r.network("scale-empty")
 	s := sample{}
-	for i := 0; i < r.cfg.Holes; i++ {
-		id := fmt.Sprintf("first-%d", i)
-		for _, p := range []*Plugin{r.ours, r.hl} {
-			e, err := p.mustRun(ctx, "ADD", p.Conf(first, subnet.String(), ""), id, node)
-			if err != nil {
-				return err
+	for _, phase := range []struct{ label, network string }{{"first", empty}, {"last", sequential}, {"churned", churned}} {
+		for i := 0; i < r.cfg.Holes; i++ {
+			id := fmt.Sprintf("%s-%d", phase.label, i)
+			for _, p := range []*Plugin{r.ours, r.hl} {
+				e, err := p.mustRun(ctx, "ADD", p.Conf(phase.network, subnet.String(), ""), id, node)
+				if err != nil {
+					return err
+				}
+				s.add(p.Name+" "+phase.label, e)
 			}
-			s.add(p.Name+" first", e)
-		}
-	}
-	for i := 0; i < r.cfg.Holes; i++ {
-		id := fmt.Sprintf("last-%d", i)
-		for _, p := range []*Plugin{r.ours, r.hl} {
-			e, err := p.mustRun(ctx, "ADD", p.Conf(name, subnet.String(), ""), id, node)
-			if err != nil {
-				return err
-			}
-			s.add(p.Name+" last", e)
 		}
 	}
 	res := ScaleResult{Pool: subnet.String(), Addresses: len(all)}
@@ -355,7 +349,7 @@ func (r *runner) scale(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e, err := p.run(ctx, "ADD", p.Conf(name, subnet.String(), ""), "one-too-many", node)
+		e, err := p.run(ctx, "ADD", p.Conf(sequential, subnet.String(), ""), "one-too-many", node)
 		if err != nil {
 			return err
 		}
@@ -375,12 +369,26 @@ func (r *runner) scale(ctx context.Context) error {
 			res.HostLoc.Full = e.Elapsed
 		}
 	}
-	res.Ours.First, res.Ours.Last = s.stats("etcd first").P50, s.stats("etcd last").P50
-	res.HostLoc.First, res.HostLoc.Last = s.stats("host-local first").P50, s.stats("host-local last").P50
-	res.Ours.LastMax, res.HostLoc.LastMax = s.stats("etcd last").Max, s.stats("host-local last").Max
-	res.Ours.PeakRSSKiB, res.HostLoc.PeakRSSKiB = s.peak["etcd"], s.peak["host-local"]
+	for _, c := range []struct {
+		cost *FillCost
+		name string
+	}{{&res.Ours, "etcd"}, {&res.HostLoc, "host-local"}} {
+		c.cost.First = s.stats(c.name + " first").P50
+		c.cost.Last, c.cost.LastMax = s.stats(c.name+" last").P50, s.stats(c.name+" last").Max
+		c.cost.Churned, c.cost.ChurnedMax = s.stats(c.name+" churned").P50, s.stats(c.name+" churned").Max
+		c.cost.PeakRSSKiB = s.peak[c.name]
+	}
 	r.rep.Scale = res
 	return nil
+}
+
+// fillBoth gives network the same taken addresses and position in etcd
+// and in host-local's files.
+func (r *runner) fillBoth(ctx context.Context, network string, taken []netip.Addr, position netip.Addr) error {
+	if err := fillEtcd(ctx, r.cli, network, node, taken, position); err != nil {
+		return err
+	}
+	return fillHostLocal(r.hlDir(), network, taken, position)
 }
 
 // gc leaves Stale allocations of this node that the runtime no longer

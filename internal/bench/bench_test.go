@@ -45,7 +45,7 @@ func TestTinyRunFillsTheTable(t *testing.T) {
 		}
 	}
 	s := rep.Scale
-	if s.Addresses != 29 || s.Ours.Last <= 0 || s.HostLoc.Last <= 0 || s.Ours.Full <= 0 || s.FullRoundTrips < 1 || s.Ours.PeakRSSKiB <= 0 {
+	if s.Addresses != 29 || s.Ours.Last <= 0 || s.HostLoc.Last <= 0 || s.Ours.Churned <= 0 || s.HostLoc.Churned <= 0 || s.Ours.Full <= 0 || s.FullRoundTrips < 1 || s.Ours.PeakRSSKiB <= 0 {
 		t.Errorf("scale: %+v", s)
 	}
 	if rep.GC.Stale != cfg.Stale || rep.GC.Ours <= 0 || rep.GC.HostLoc <= 0 {
