@@ -62,13 +62,26 @@ func isTransient(err error) bool {
 		errors.Is(err, errContention) {
 		return true
 	}
+	// etcd's client turns known server errors into rpctypes.EtcdError,
+	// which carries the gRPC code but is not a status: "request timed
+	// out, possibly due to previous leader failure" is one of them.
+	var etcdErr rpctypes.EtcdError
+	if errors.As(err, &etcdErr) && transientCode(etcdErr.Code()) {
+		return true
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if s, ok := status.FromError(e); ok {
-			switch s.Code() {
-			case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.ResourceExhausted:
-				return true
-			}
+		if s, ok := status.FromError(e); ok && transientCode(s.Code()) {
+			return true
 		}
+	}
+	return false
+}
+
+// transientCode reports gRPC codes that a later attempt can get past.
+func transientCode(c codes.Code) bool {
+	switch c {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.ResourceExhausted:
+		return true
 	}
 	return false
 }

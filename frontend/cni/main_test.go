@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 )
 
 // pluginPath is the plugin binary built once for this package's tests:
@@ -37,6 +39,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testCoreEnv runs this package's tests against another core: with
+// ETCD_IPAM_TEST_CORE=wasm every configuration given to our plugin binary
+// (not host-local) gets ipam "core": "wasm" unless it names a core itself,
+// so that the whole suite proves the WebAssembly core as it proves native.
+const testCoreEnv = "ETCD_IPAM_TEST_CORE"
+
+// withCore sets ipam "core" in a configuration that is a JSON object with
+// an "ipam" object lacking one; anything else (the bad-input cases) is
+// passed through untouched.
+func withCore(config, core string) string {
+	var conf map[string]json.RawMessage
+	if json.Unmarshal([]byte(config), &conf) != nil {
+		return config
+	}
+	var ipamConf map[string]json.RawMessage
+	if json.Unmarshal(conf["ipam"], &ipamConf) != nil || ipamConf == nil {
+		return config
+	}
+	if _, ok := ipamConf["core"]; ok {
+		return config
+	}
+	ipamConf["core"], _ = json.Marshal(core)
+	conf["ipam"], _ = json.Marshal(ipamConf)
+	out, err := json.Marshal(conf)
+	if err != nil {
+		return config
+	}
+	return string(out)
+}
+
 // invocation is one execution of the plugin.
 type invocation struct {
 	Command     string
@@ -63,7 +95,6 @@ func run(t testing.TB, inv invocation) outcome {
 func runBinary(t testing.TB, bin string, inv invocation) outcome {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Stdin = strings.NewReader(inv.Config)
 	env := []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + inv.Command, "CNI_PATH=" + filepath.Dir(bin)}
 	if inv.ContainerID != "" {
 		env = append(env, "CNI_CONTAINERID="+inv.ContainerID)
@@ -76,6 +107,12 @@ func runBinary(t testing.TB, bin string, inv invocation) outcome {
 	if inv.Args != "" {
 		env = append(env, "CNI_ARGS="+inv.Args)
 	}
+	config := inv.Config
+	if core := os.Getenv(testCoreEnv); core != "" && bin == pluginPath {
+		config = withCore(config, core)
+		env = append(env, wasm.CacheDirEnv+"="+filepath.Join(filepath.Dir(pluginPath), "wasm-cache"))
+	}
+	cmd.Stdin = strings.NewReader(config)
 	cmd.Env = append(env, inv.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
