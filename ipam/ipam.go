@@ -164,7 +164,10 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		var candidates [][]store.AttachedAddr
 		if observed == nil && guessable {
 			candidates = s.guess(searches)
-		} else {
+		}
+		if candidates == nil {
+			// Nothing to guess from (a requested address, or a set
+			// without a guessable address): read first.
 			var taken []bool
 			if observed == nil {
 				var wanted []netip.Addr
