@@ -223,8 +223,10 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		}
 		if observed == nil {
 			// The guesses were taken: not a race, the pool is busy
-			// there. The same transaction read the searches.
+			// there. The same transaction read the searches, unless
+			// they were too many to fit; then read them next.
 			observed = outcome.Observed
+			guessable = false
 			continue
 		}
 		// Chosen from a read and still taken: other allocators are at

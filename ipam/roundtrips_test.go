@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -173,5 +174,37 @@ func TestFarHoleAndFullPoolRoundTrips(t *testing.T) {
 	// Position, guesses, one count.
 	if requests != 3 {
 		t.Errorf("ADD into a full pool made %d requests, want 3: the full pool is known from one count", requests)
+	}
+}
+
+// TestManyRangesStayWithinEtcdsOperationLimit checks that a range set with
+// so many ranges that its search reads cannot ride along in the reserving
+// transaction (etcd allows 128 operations per level, fewer in nested
+// levels) still allocates, reading its search separately.
+func TestManyRangesStayWithinEtcdsOperationLimit(t *testing.T) {
+	srv := etcdtest.Start(t)
+	var ranges []core.RangeSpec
+	for i := 0; i < 120; i++ {
+		ranges = append(ranges, core.RangeSpec{Subnet: fmt.Sprintf("2001:db8:7:%x::/120", i)})
+	}
+	s := openSession(t, testNetwork(srv, "many", ranges), "node-a")
+	// Take the first range whole, so that every guess misses.
+	cli := srv.Client(t)
+	first := s.RangeSets()[0][0]
+	var ops []clientv3.Op
+	for a := first.RangeStart; !first.RangeEnd.Less(a); a = a.Next() {
+		ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+		if len(ops) == 100 {
+			if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
+				t.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustAdd(t, s, "c1"); len(got) != 1 || got[0] != "2001:db8:7:1::2/120" {
+		t.Fatalf("ADD = %v, want the first address of the second range after its gateway, 2001:db8:7:1::2/120", got)
 	}
 }

@@ -144,13 +144,16 @@ func (n *Network) observed(searches [][]core.Segment, slots []observeSlot, respo
 	return observed
 }
 
+// maxTxnOps is etcd's default --max-txn-ops: the operations one level of a
+// transaction may hold.
+const maxTxnOps = 128
+
 // readTxn runs read-only Gets in as few transactions as etcd's per-request
 // operation limit allows (one, for any ordinary configuration).
 func (n *Network) readTxn(ctx context.Context, ops []clientv3.Op) ([]*clientv3.GetResponse, error) {
-	const maxOps = 128 // etcd's default --max-txn-ops
 	out := make([]*clientv3.GetResponse, 0, len(ops))
-	for start := 0; start < len(ops); start += maxOps {
-		chunk := ops[start:min(start+maxOps, len(ops))]
+	for start := 0; start < len(ops); start += maxTxnOps {
+		chunk := ops[start:min(start+maxTxnOps, len(ops))]
 		resp, err := n.cli.Txn(ctx).Then(chunk...).Commit()
 		if err != nil {
 			return nil, err

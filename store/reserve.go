@@ -115,7 +115,8 @@ type Choice struct {
 	Lost []netip.Addr
 	// Observed is the taken addresses of the searches given to
 	// ReserveFirst, read in the same transaction when no candidate was
-	// free, so that the next attempt needs no read of its own.
+	// free, so that the next attempt needs no read of its own; nil when
+	// those reads would not fit into the transaction.
 	Observed [][]core.Observation
 }
 
@@ -134,6 +135,13 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	}
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	observeOps, slots := n.observeOps(searches)
+	// etcd allows maxTxnOps operations per level of a transaction, less
+	// what the levels above use; reads that do not fit are left to the
+	// caller (Observed stays nil).
+	perLevel := 1 + 2*len(candidates[0])
+	if room := maxTxnOps - 1 - (len(candidates)-1)*perLevel - len(candidates[0]); len(observeOps) > room {
+		observeOps, slots, searches = nil, nil, nil
+	}
 	last := make([]clientv3.Op, 0, len(candidates[0])+len(observeOps))
 	for _, ip := range candidates[0] {
 		last = append(last, clientv3.OpGet(n.keys.ip(ip.Address.Addr()), clientv3.WithKeysOnly()))
@@ -188,7 +196,9 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 			out.Lost = append(out.Lost, ip.Address.Addr())
 		}
 	}
-	out.Observed = n.observed(searches, slots, responses[len(candidates[0]):])
+	if searches != nil {
+		out.Observed = n.observed(searches, slots, responses[len(candidates[0]):])
+	}
 	return out, nil
 }
 
