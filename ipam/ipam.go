@@ -6,6 +6,7 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
@@ -100,11 +101,51 @@ func (s *Session) Context(parent context.Context) (context.Context, context.Canc
 
 // bound gives ctx the session's timeout unless it already has a deadline,
 // so that no etcd call made by a Session can wait forever.
+//
+// Every request also requires the member it reaches to have a leader: a
+// member cut off from the rest of the cluster then refuses at once, and
+// the retry (see settle) goes to another endpoint, instead of the request
+// waiting out the whole timeout on a member that cannot commit.
 func (s *Session) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = clientv3.WithRequireLeader(ctx)
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
 	return s.Context(ctx)
+}
+
+// Retries of an operation that failed transiently (an etcd member without
+// a leader, a leader election, a dropped connection): each waits longer,
+// and none starts unless its wait ends before the deadline.
+const (
+	settleAttempts  = 6
+	settleFirstWait = 20 * time.Millisecond
+)
+
+// settle runs op, and runs it again while it fails transiently and the
+// deadline leaves room, so that an invocation rides out what a runtime's
+// own retry would otherwise have to: etcd's client sends each attempt to
+// the next endpoint. op must be safe to repeat; ADD and DEL are, because
+// each starts by reading what an earlier attempt may have committed.
+func settle(ctx context.Context, op func() error) error {
+	wait := settleFirstWait
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || attempt == settleAttempts || !isTransient(err) || errors.Is(err, errContention) || ctx.Err() != nil {
+			return err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+		wait *= 2
+	}
 }
 
 // maxAttempts bounds how often an ADD retries after losing a race for an
@@ -126,7 +167,11 @@ const (
 func (s *Session) Add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	ips, err := s.add(ctx, containerID, ifName, requested)
+	var ips []store.AttachedAddr
+	err := settle(ctx, func() (err error) {
+		ips, err = s.add(ctx, containerID, ifName, requested)
+		return err
+	})
 	if err != nil {
 		return nil, AsCNIError(err)
 	}
@@ -197,7 +242,8 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 				if failure != nil {
 					return nil, failure
 				}
-				return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s is in no range set of network %q", joinAddrs(unmatched), s.name))
+				return nil, requestedUnavailable(fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
+					joinAddrs(unmatched), plural(len(unmatched), "is", "are"), s.name, plural(len(unmatched), "its", "their")))
 			}
 			candidates = s.candidates(observed, picked, perSet)
 		}

@@ -15,7 +15,11 @@ import (
 func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if _, err := s.net.Release(ctx, containerID, ifName); err != nil {
+	err := settle(ctx, func() error {
+		_, err := s.net.Release(ctx, containerID, ifName)
+		return err
+	})
+	if err != nil {
 		return AsCNIError(err)
 	}
 	return nil
