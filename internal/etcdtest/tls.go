@@ -49,7 +49,7 @@ type TLSFiles struct {
 // returned files are what a client needs; Server.Client already uses them.
 func StartTLS(t testing.TB) (*Server, TLSFiles) {
 	t.Helper()
-	files, serverInfo, err := writeTLSFiles(t.TempDir())
+	files, serverInfo, err := WriteTLSFiles(t.TempDir())
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
@@ -68,10 +68,13 @@ func StartTLS(t testing.TB) (*Server, TLSFiles) {
 	return s, files
 }
 
-// writeTLSFiles creates a CA, a server certificate for 127.0.0.1 and a
-// client certificate signed by it, and an unrelated second CA, as PEM files
-// in dir. It returns the client's files and the server's TLS settings.
-func writeTLSFiles(dir string) (TLSFiles, transport.TLSInfo, error) {
+// WriteTLSFiles creates a CA, a server certificate signed by it for
+// 127.0.0.1, ::1, localhost and serverNames (the host names of etcd
+// containers, for e2e), a client certificate and the other files of
+// TLSFiles, as PEM files in dir (ca.pem, server.pem, server-key.pem,
+// client.pem, client-key.pem, ...). It returns the client's files and the
+// server's TLS settings.
+func WriteTLSFiles(dir string, serverNames ...string) (TLSFiles, transport.TLSInfo, error) {
 	files := TLSFiles{
 		CAFile:      filepath.Join(dir, "ca.pem"),
 		CertFile:    filepath.Join(dir, "client.pem"),
@@ -103,7 +106,7 @@ func writeTLSFiles(dir string) (TLSFiles, transport.TLSInfo, error) {
 	serverDER, serverKey, err := newLeaf(ca, caKey, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "etcdtest server"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:    []string{"localhost"},
+		DNSNames:    append([]string{"localhost"}, serverNames...),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
