@@ -64,28 +64,32 @@ func runCrashingPlugin(at string) int {
 	return 0
 }
 
-// TestKilledMidOperation kills the plugin at every etcd request of an ADD
-// and of a DEL, before the request and after etcd applied it. After each
-// kill, the state must be whole (each address key belongs to an
-// attachment created in the same transaction, and each attachment has all
-// its address keys), the runtime's retry must succeed without a duplicate
-// address, and a DEL must leave nothing of the container behind.
+// TestKilledMidOperation kills the plugin at every etcd request of three
+// kinds of ADD (the plain one, one with a requested address, and one whose
+// guessed addresses are all taken, so that it reads before it writes) and
+// of a DEL, before the request and after etcd applied it. After each kill,
+// the state must be whole (each address key belongs to an attachment
+// created in the same transaction, and each attachment has all its address
+// keys), the runtime's retry must succeed without a duplicate address, and
+// a DEL must leave nothing of the container behind.
 func TestKilledMidOperation(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
 	conf := `{"cniVersion": "1.1.0", "name": "crashnet", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() +
-		`"}, "ranges": [[{"subnet": "192.0.2.0/26"}], [{"subnet": "2001:db8:c::/120"}]]}}`
+		`"}, "ranges": [[{"subnet": "192.0.2.0/25"}], [{"subnet": "2001:db8:c::/120"}]]}}`
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	crashing := func(command, id, at string) outcome {
-		return runBinary(t, self, invocation{Command: command, ContainerID: id, Config: conf, Env: []string{crashEnv + "=" + at}})
+	crashing := func(inv invocation, at string) outcome {
+		inv.Config = conf
+		inv.Env = []string{crashEnv + "=" + at}
+		return runBinary(t, self, inv)
 	}
-	requests := func(command, id string) int {
-		out := crashing(command, id, "0:count")
+	requests := func(inv invocation) int {
+		out := crashing(inv, "0:count")
 		if out.ExitCode != 0 {
-			t.Fatalf("%s %s without a crash failed: %s %s", command, id, out.Stdout, out.Stderr)
+			t.Fatalf("%s %s without a crash failed: %s %s", inv.Command, inv.ContainerID, out.Stdout, out.Stderr)
 		}
 		var n int
 		if _, err := fmt.Sscanf(strings.TrimSpace(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):])), "requests=%d", &n); err != nil {
@@ -93,31 +97,66 @@ func TestKilledMidOperation(t *testing.T) {
 		}
 		return n
 	}
-	// A neighbour holds addresses throughout, so duplicates would show.
-	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf})
-	addRequests := requests("ADD", "counted")
-	delRequests := requests("DEL", "counted")
-	t.Logf("an ADD makes %d etcd requests, a DEL %d", addRequests, delRequests)
-
-	points := 0
-	for k := 1; k <= addRequests; k++ {
-		for _, phase := range []string{"before", "after"} {
-			id := fmt.Sprintf("add-%d-%s", k, phase)
-			if out := crashing("ADD", id, fmt.Sprintf("%d:%s", k, phase)); out.ExitCode != -1 {
-				t.Fatalf("ADD killed at %d:%s exited %d, not by the signal: %s", k, phase, out.ExitCode, out.Stdout)
-			}
-			points++
-			requireWholeState(t, cli)
-			// The runtime retries the ADD: it must succeed, whatever
-			// the killed one left.
-			mustSucceed(t, invocation{Command: "ADD", ContainerID: id, Config: conf})
-			requireWholeState(t, cli)
+	put := func(key, value string) {
+		t.Helper()
+		if _, err := cli.Put(t.Context(), "/etcd-cni/networks/crashnet/"+key, value); err != nil {
+			t.Fatal(err)
 		}
 	}
+	// A neighbour holds addresses throughout, so duplicates would show;
+	// fillers take the ten addresses after it.
+	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf})
+	for i := range 10 {
+		mustSucceed(t, invocation{Command: "ADD", ContainerID: fmt.Sprintf("filler-%d", i), Config: conf})
+	}
+	requested := 100
+	kinds := []struct {
+		name    string
+		args    func() string
+		prepare func()
+	}{
+		{"plain", func() string { return "" }, func() {}},
+		{"requested", func() string { requested++; return fmt.Sprintf("IP=192.0.2.%d", requested) }, func() {}},
+		// Positions moved back to the neighbour's addresses: every guess
+		// after them is a filler's.
+		{"guesses-taken", func() string { return "" }, func() {
+			put("last-reserved/0", "192.0.2.2")
+			put("last-reserved/1", "2001:db8:c::2")
+		}},
+	}
+	points := 0
+	var added []string
+	for _, kind := range kinds {
+		kind.prepare()
+		counted := "count-" + kind.name
+		n := requests(invocation{Command: "ADD", ContainerID: counted, Args: kind.args()})
+		added = append(added, counted)
+		t.Logf("a %s ADD makes %d etcd requests", kind.name, n)
+		for k := 1; k <= n; k++ {
+			for _, phase := range []string{"before", "after"} {
+				kind.prepare()
+				id := fmt.Sprintf("%s-%d-%s", kind.name, k, phase)
+				inv := invocation{Command: "ADD", ContainerID: id, Args: kind.args()}
+				if out := crashing(inv, fmt.Sprintf("%d:%s", k, phase)); out.ExitCode != -1 {
+					t.Fatalf("%s ADD killed at %d:%s exited %d, not by the signal: %s", kind.name, k, phase, out.ExitCode, out.Stdout)
+				}
+				points++
+				requireWholeState(t, cli)
+				// The runtime retries the ADD: it must succeed,
+				// whatever the killed one left.
+				inv.Config = conf
+				mustSucceed(t, inv)
+				requireWholeState(t, cli)
+				added = append(added, id)
+			}
+		}
+	}
+	delRequests := requests(invocation{Command: "DEL", ContainerID: added[0]})
+	t.Logf("a DEL makes %d etcd requests", delRequests)
 	for k := 1; k <= delRequests; k++ {
 		for _, phase := range []string{"before", "after"} {
-			id := fmt.Sprintf("add-%d-%s", (k-1)%addRequests+1, phase)
-			if out := crashing("DEL", id, fmt.Sprintf("%d:%s", k, phase)); out.ExitCode != -1 {
+			id := added[len(added)-1]
+			if out := crashing(invocation{Command: "DEL", ContainerID: id}, fmt.Sprintf("%d:%s", k, phase)); out.ExitCode != -1 {
 				t.Fatalf("DEL killed at %d:%s exited %d: %s", k, phase, out.ExitCode, out.Stdout)
 			}
 			points++
@@ -125,10 +164,11 @@ func TestKilledMidOperation(t *testing.T) {
 		}
 	}
 	// Every container the test made, killed or not, is released by DEL.
-	for k := 1; k <= addRequests; k++ {
-		for _, phase := range []string{"before", "after"} {
-			mustSucceed(t, invocation{Command: "DEL", ContainerID: fmt.Sprintf("add-%d-%s", k, phase), Config: conf})
-		}
+	for _, id := range added {
+		mustSucceed(t, invocation{Command: "DEL", ContainerID: id, Config: conf})
+	}
+	for i := range 10 {
+		mustSucceed(t, invocation{Command: "DEL", ContainerID: fmt.Sprintf("filler-%d", i), Config: conf})
 	}
 	requireWholeState(t, cli)
 	resp, err := cli.Get(t.Context(), "/etcd-cni/networks/crashnet/containers/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
@@ -136,7 +176,11 @@ func TestKilledMidOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(resp.Kvs) != 1 || !strings.HasSuffix(string(resp.Kvs[0].Key), "/neighbour/eth0") {
-		t.Errorf("after DEL of every killed container, attachments left: %d (want only the neighbour's)", len(resp.Kvs))
+		var left []string
+		for _, kv := range resp.Kvs {
+			left = append(left, string(kv.Key))
+		}
+		t.Errorf("after DEL of every killed container, attachments left: %q (want only the neighbour's)", left)
 	}
 	t.Logf("%d kill points tested", points)
 }
