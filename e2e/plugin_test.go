@@ -61,6 +61,8 @@ func (s *suite) runPlugin(inv invocation) (outcome, error) {
 		"CNI_IFNAME=eth0",
 		"CNI_PATH=" + s.binDir,
 		"ETCD_IPAM_NODE_NAME=e2e-node",
+		// Compiled code of the wasm core stays in the test's directory.
+		"ETCD_IPAM_WASM_CACHE_DIR=" + filepath.Join(s.binDir, "wasm-cache"),
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

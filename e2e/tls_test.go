@@ -14,11 +14,39 @@ import (
 // TestSpecExamplesOverTLS runs the spec's examples with the plugin binary
 // against an etcd container that serves TLS only and requires client
 // certificates, configured through etcdCertFile, etcdKeyFile and
-// etcdTrustedCAFileFile as the spec spells them.
+// etcdTrustedCAFileFile as the spec spells them; once with each core, which
+// must print byte-identical results.
 func TestSpecExamplesOverTLS(t *testing.T) {
 	s := requireSuite(t)
-	p := newPKI(t, "etcd-tls")
-	node := startEtcd(t, s, etcdSpec{Name: "etcd-tls", PKI: p})
+	outputs := map[string][]string{}
+	for _, core := range []string{"native", "wasm"} {
+		t.Run(core, func(t *testing.T) { outputs[core] = specExamplesOverTLS(t, s, core) })
+	}
+	if !reflect.DeepEqual(outputs["native"], outputs["wasm"]) {
+		t.Errorf("the cores' results differ:\nnative %q\nwasm   %q", outputs["native"], outputs["wasm"])
+	}
+}
+
+// specExamplesOverTLS is TestSpecExamplesOverTLS with one core, on an etcd
+// of its own; it returns the plugin's successful outputs in order.
+func specExamplesOverTLS(t *testing.T, s *suite, core string) []string {
+	var outputs []string
+	withCore := func(inv invocation) invocation {
+		inv.Config = strings.ReplaceAll(inv.Config, `"type": "etcd",`, `"type": "etcd", "core": "`+core+`",`)
+		return inv
+	}
+	succeed := func(inv invocation) outcome {
+		t.Helper()
+		o := s.mustSucceed(t, withCore(inv))
+		outputs = append(outputs, string(o.Stdout))
+		return o
+	}
+	fail := func(inv invocation, code uint) outcome {
+		t.Helper()
+		return s.mustFail(t, withCore(inv), code)
+	}
+	p := newPKI(t, "etcd-tls-"+core)
+	node := startEtcd(t, s, etcdSpec{Name: "etcd-tls-" + core, PKI: p})
 	waitServing(t, p.clientTLS, time.Minute, node.Endpoint)
 	cli := newClient(t, p.clientTLS, node.Endpoint)
 
@@ -62,7 +90,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 		{{"10.10.1.21/16", "10.10.0.254"}, {"3ffe:ffff:0:1ff::11/64", "3ffe:ffff:0:1ff::1"}},
 	} {
 		id := fmt.Sprintf("spec-example-1-%d", i)
-		res := decodeResult(t, s.mustSucceed(t, invocation{"ADD", id, twoRangeSets}))
+		res := decodeResult(t, succeed(invocation{"ADD", id, twoRangeSets}))
 		if !reflect.DeepEqual(res.IPs, want) || !reflect.DeepEqual(res.Routes, wantRoutes) {
 			t.Errorf("ADD %s: ips %v routes %v, want %v %v", id, res.IPs, res.Routes, want, wantRoutes)
 		}
@@ -73,7 +101,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 	if got := readAllocations(t, cli, "mynet"); len(got.Containers) != 2 || len(got.Holders) != 4 {
 		t.Errorf("after two ADDs etcd holds %v", got)
 	}
-	s.mustSucceed(t, invocation{"CHECK", "spec-example-1-0", twoRangeSets})
+	succeed(invocation{"CHECK", "spec-example-1-0", twoRangeSets})
 
 	// The spec's deprecated single range, with its resolvConf pointing at
 	// a file this test controls.
@@ -91,7 +119,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 		"resolvConf": %q
 	}
 }`, etcdConfig(p.CAFile), resolvConf)
-	res := decodeResult(t, s.mustSucceed(t, invocation{"ADD", "spec-example-2", deprecated}))
+	res := decodeResult(t, succeed(invocation{"ADD", "spec-example-2", deprecated}))
 	if want := []ipConfig{{"3ffe:ffff:0:1ff::10/64", "3ffe:ffff:0:1ff::1"}}; !reflect.DeepEqual(res.IPs, want) {
 		t.Errorf("deprecated range: ips %v, want %v", res.IPs, want)
 	}
@@ -102,7 +130,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 	// The spec's command-line example is not JSON as written (NOTES.md 1):
 	// a decode error naming where it breaks.
 	verbatim := `{ "cniVersion": "0.3.1", "name": "examplenet", "ipam": { "name": "myetcd-ipam", "type": "etcd", "etcdConfig": { "etcdURL": "https://127.0.0.1:2379", "etcdCertFile": "etcdKeyFile": "/tmp/etcd-key.pem", "etcdTrustedCAFileFile": "/tmp/ca.pem" }, "ranges": [ [{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:1::/64"}]] } }`
-	if e := s.mustFail(t, invocation{"ADD", "spec-cli", verbatim}, 6); !strings.Contains(e.Err.Msg+e.Err.Details, "column") {
+	if e := fail(invocation{"ADD", "spec-cli", verbatim}, 6); !strings.Contains(e.Err.Msg+e.Err.Details, "column") {
 		t.Errorf("the spec's broken example: %+v does not say where the JSON breaks", *e.Err)
 	}
 	// Corrected, it prints the spec's result, and the next container
@@ -113,7 +141,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 		{{"203.0.113.3/24", "203.0.113.1"}, {"2001:db8:1::3/64", "2001:db8:1::1"}},
 	} {
 		id := fmt.Sprintf("example-%d", i)
-		if res := decodeResult(t, s.mustSucceed(t, invocation{"ADD", id, corrected})); !reflect.DeepEqual(res.IPs, want) {
+		if res := decodeResult(t, succeed(invocation{"ADD", id, corrected})); !reflect.DeepEqual(res.IPs, want) {
 			t.Errorf("ADD %s: ips %v, want %v", id, res.IPs, want)
 		}
 	}
@@ -122,7 +150,7 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 	// that names the file, at once rather than after the timeout.
 	other := newPKI(t)
 	wrongCA := strings.Replace(corrected, p.CAFile, other.CAFile, 1)
-	if e := s.mustFail(t, invocation{"ADD", "wrong-ca", wrongCA}, 7); !strings.Contains(e.Err.Msg+e.Err.Details, other.CAFile) {
+	if e := fail(invocation{"ADD", "wrong-ca", wrongCA}, 7); !strings.Contains(e.Err.Msg+e.Err.Details, other.CAFile) {
 		t.Errorf("wrong CA: %+v does not name %s", *e.Err, other.CAFile)
 	}
 
@@ -131,13 +159,14 @@ func TestSpecExamplesOverTLS(t *testing.T) {
 		{"spec-example-1-0", twoRangeSets}, {"spec-example-1-1", twoRangeSets},
 		{"spec-example-2", deprecated}, {"example-0", corrected}, {"example-1", corrected},
 	} {
-		s.mustSucceed(t, invocation{"DEL", del.id, del.conf})
+		succeed(invocation{"DEL", del.id, del.conf})
 	}
 	for _, network := range []string{"mynet", "mynet6", "examplenet"} {
 		if got := readAllocations(t, cli, network); len(got.Holders) != 0 || len(got.Containers) != 0 {
 			t.Errorf("network %s after DEL of every container: %v", network, got)
 		}
 	}
+	return outputs
 }
 
 // ipConfig, route and result are the parts of a CNI result the tests
