@@ -15,7 +15,7 @@ import (
 func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	err := settle(ctx, func() error {
+	err := settle(ctx, func(ctx context.Context) error {
 		_, err := s.net.Release(ctx, containerID, ifName)
 		return err
 	})

@@ -13,8 +13,8 @@ import (
 // settleAttempts and never past the deadline; anything else, and losing
 // every race (errContention), is returned at once.
 func TestSettleRetriesOnlyWhatMayPass(t *testing.T) {
-	failing := func(err error, times int, calls *int) func() error {
-		return func() error {
+	failing := func(err error, times int, calls *int) func(context.Context) error {
+		return func(context.Context) error {
 			*calls++
 			if *calls <= times {
 				return err
@@ -44,5 +44,47 @@ func TestSettleRetriesOnlyWhatMayPass(t *testing.T) {
 	calls = 0
 	if err := settle(short, failing(rpctypes.ErrNoLeader, 100, &calls)); err == nil || calls != 1 {
 		t.Errorf("a deadline shorter than the first wait: err %v after %d calls, want a failure after 1", err, calls)
+	}
+}
+
+// TestSettleAbandonsAStuckAttempt: an attempt that hangs (a request held by
+// a member that lost its cluster) is given up after half the time left,
+// and the retry still has time to succeed.
+func TestSettleAbandonsAStuckAttempt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*minAttemptTime)
+	defer cancel()
+	calls := 0
+	err := settle(ctx, func(attemptCtx context.Context) error {
+		calls++
+		if calls == 1 {
+			<-attemptCtx.Done() // stuck until the attempt's own deadline
+			return attemptCtx.Err()
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("a stuck first attempt: err %v after %d calls, want success on the second", err, calls)
+	}
+}
+
+// TestAttemptTime: half of what is left, at least minAttemptTime, never
+// more than is left.
+func TestAttemptTime(t *testing.T) {
+	for _, tc := range []struct {
+		left     time.Duration
+		min, max time.Duration
+	}{
+		{10 * time.Second, 4 * time.Second, 5 * time.Second},
+		{3 * time.Second / 2, minAttemptTime, minAttemptTime},
+		{minAttemptTime / 2, 0, minAttemptTime / 2},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), tc.left)
+		if got := attemptTime(ctx); got < tc.min || got > tc.max {
+			t.Errorf("attemptTime with %v left = %v, want between %v and %v", tc.left, got, tc.min, tc.max)
+		}
+		cancel()
+	}
+	if got := attemptTime(context.Background()); got != minAttemptTime {
+		t.Errorf("attemptTime without a deadline = %v, want %v", got, minAttemptTime)
 	}
 }
