@@ -471,6 +471,7 @@ const (
 func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core.Observation) (core.Choice, error) {
 	const pick = 0 // the first free address in search order, as host-local
 	choice := s.core.Choose(set, observed, pick)
+search:
 	for round := 0; !choice.Found && !choice.Exhausted; round++ {
 		if round == narrowRounds {
 			return core.Choice{}, fmt.Errorf("searching range set %s: no answer after %d rounds of reads", set, narrowRounds)
@@ -478,27 +479,31 @@ func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core
 		remaining := choice.Resume
 		segs := remaining
 		var seg core.Segment
-		for first := true; ; first = false {
+		// Each level cuts the piece with room into smaller ones; a
+		// piece larger than readableSpan is always cut at least in two,
+		// so this ends within a few levels even for an IPv6 /64.
+		for depth := 0; ; depth++ {
+			if depth == narrowRounds {
+				return core.Choice{}, fmt.Errorf("searching range set %s: no piece small enough to read after %d counts", set, narrowRounds)
+			}
 			parts := s.cut(set, segs)
 			i, err := s.firstWithRoom(ctx, set, parts)
 			if err != nil {
 				return core.Choice{}, err
 			}
-			if i < 0 && first {
+			if i < 0 && depth == 0 {
 				return core.Choice{Exhausted: true}, nil
 			}
 			if i < 0 {
-				break // taken meanwhile: count the remaining segments again
+				// Taken meanwhile: count the remaining segments again.
+				choice = core.Choice{Resume: remaining}
+				continue search
 			}
 			seg = parts[i]
 			if s.core.SegmentCapacity(set, seg) <= readableSpan {
 				break
 			}
 			segs = []core.Segment{seg}
-		}
-		if !seg.From.IsValid() {
-			choice = core.Choice{Resume: remaining}
-			continue
 		}
 		more, _, err := s.net.Observe(ctx, [][]core.Segment{{seg}}, nil)
 		if err != nil {
@@ -515,14 +520,18 @@ func (s *Session) choose(ctx context.Context, set core.RangeSet, observed []core
 // cut splits segs, in order, into at most splitParts pieces, each segment
 // into a share of the pieces by its size, so that one count finds the
 // first piece with room to within 1/splitParts of the whole.
+//
+// Shares are computed in floating point: IPv6 capacities reach 2^64, where
+// integer products and sums overflow (an overflowed share of 1 would leave
+// a /64 uncut, counted again and again).
 func (s *Session) cut(set core.RangeSet, segs []core.Segment) []core.Segment {
-	caps := make([]uint64, len(segs))
-	var total uint64
+	caps := make([]float64, len(segs))
+	var total float64
 	for i, seg := range segs {
-		caps[i] = s.core.SegmentCapacity(set, seg)
+		caps[i] = float64(s.core.SegmentCapacity(set, seg))
 		total += caps[i]
 	}
-	budget := uint64(max(0, splitParts-len(segs))) // on top of one piece each
+	budget := float64(max(0, splitParts-len(segs))) // on top of one piece each
 	var parts []core.Segment
 	for i, seg := range segs {
 		n := 1

@@ -390,3 +390,22 @@ func TestSearchAcrossLongTakenRuns(t *testing.T) {
 		t.Fatalf("ADD after release = %v", got)
 	}
 }
+
+// TestSearchAcrossLongTakenRunsIPv6: the same narrowing on a /64, whose
+// segment capacities reach 2^64: with its position moved back before 40
+// taken addresses (more than one read shows), an ADD must still find the
+// first free address after them, not count the same segment for ever.
+func TestSearchAcrossLongTakenRunsIPv6(t *testing.T) {
+	srv := etcdtest.Start(t)
+	conf := testNetwork(srv, "long6", []core.RangeSpec{{Subnet: "2001:db8:0:1::/64"}})
+	s := openSession(t, conf, "node-a")
+	for i := range 40 {
+		mustAdd(t, s, fmt.Sprintf("c%d", i))
+	}
+	if _, err := srv.Client(t).Put(ctx(t), s.Store().Prefix()+"last-reserved/0", "2001:db8:0:1::1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustAdd(t, s, "finder"); got[0] != "2001:db8:0:1::2a/64" {
+		t.Fatalf("ADD after 40 taken addresses = %v, want 2001:db8:0:1::2a/64", got)
+	}
+}
