@@ -42,7 +42,7 @@ func damagedAttachment(kv *mvccpb.KeyValue) StoredAttachment {
 	return att
 }
 
-// checkRecord catches values that decode but cannot be what Reserve wrote
+// checkRecord catches values that decode but cannot be what ReserveFirst wrote
 // ("null", "{}", another key's record): every attachment names its own key
 // and holds at least one address.
 func checkRecord(kv *mvccpb.KeyValue, att Attachment) error {
@@ -88,7 +88,7 @@ func (n *Network) recoverAddresses(ctx context.Context, atts []StoredAttachment)
 		}
 		addr, err := ParseAddrKey(strings.TrimPrefix(string(kv.Key), n.keys.ips()))
 		if err != nil {
-			continue // not an address key: nothing Reserve wrote
+			continue // not an address key: nothing ReserveFirst wrote
 		}
 		atts[i].IPs = append(atts[i].IPs, AttachedAddr{Address: netip.PrefixFrom(addr, addr.BitLen()), RangeSet: -1})
 		var alloc Allocation

@@ -45,9 +45,9 @@ func TestHostileNamesStayInTheirNetwork(t *testing.T) {
 				Created: time.Unix(1, 0).UTC(),
 				IPs:     []AttachedAddr{{Address: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 24)}},
 			}
-			out, err := n.Reserve(ctx, att)
-			if err != nil || !out.Committed {
-				t.Fatalf("Reserve(%q, %q) = %+v, %v", netName, id, out, err)
+			out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil)
+			if err != nil || out.IPs == nil {
+				t.Fatalf("ReserveFirst(%q, %q) = %+v, %v", netName, id, out, err)
 			}
 		}
 	}
@@ -133,8 +133,8 @@ func TestUnstorableNamesAreRejected(t *testing.T) {
 		{ContainerID: "c", IfName: "eth\xff", IPs: addr},
 		{ContainerID: "", IfName: "eth0", IPs: addr},
 	} {
-		if out, err := n.Reserve(ctx, att); err == nil {
-			t.Errorf("Reserve(%q, %q) = %+v, want an error", att.ContainerID, att.IfName, out)
+		if out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil); err == nil {
+			t.Errorf("ReserveFirst(%q, %q) = %+v, want an error", att.ContainerID, att.IfName, out)
 		}
 	}
 	resp, err := cli.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithCountOnly())

@@ -134,7 +134,7 @@ func (n *Network) observed(searches [][]core.Segment, slots []observeSlot, respo
 			if err != nil {
 				// A key that is not an address is not an allocation;
 				// skipping it never makes a taken address look free,
-				// because Reserve's transaction checks the real key.
+				// because ReserveFirst's transaction checks the real key.
 				continue
 			}
 			obs.Taken = append(obs.Taken, a)
@@ -165,7 +165,7 @@ func (n *Network) readTxn(ctx context.Context, ops []clientv3.Op) ([]*clientv3.G
 	return out, nil
 }
 
-// decodePosition reads a round-robin position: JSON as Reserve writes it,
+// decodePosition reads a round-robin position: JSON as ReserveFirst writes it,
 // or a bare address as an operator may write it by hand. An unreadable
 // value only costs round-robin order once, as in host-local; it never
 // affects which addresses are free.

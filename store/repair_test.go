@@ -24,9 +24,9 @@ func reserve(t *testing.T, n *Network, containerID string, addrs ...string) {
 	for i, a := range addrs {
 		att.IPs = append(att.IPs, AttachedAddr{Address: netip.MustParsePrefix(a), RangeSet: i})
 	}
-	out, err := n.Reserve(repairCtx(t), att)
-	if err != nil || !out.Committed {
-		t.Fatalf("Reserve %s: %+v, %v", containerID, out, err)
+	out, err := n.ReserveFirst(repairCtx(t), att, [][]AttachedAddr{att.IPs}, nil)
+	if err != nil || out.IPs == nil {
+		t.Fatalf("ReserveFirst %s: %+v, %v", containerID, out, err)
 	}
 }
 

@@ -41,7 +41,7 @@ func (n *Network) Allocations(ctx context.Context) ([]StoredAllocation, error) {
 	for _, kv := range resp.Kvs {
 		a, err := ParseAddrKey(strings.TrimPrefix(string(kv.Key), n.keys.ips()))
 		if err != nil {
-			continue // not an allocation: Reserve never writes such a key
+			continue // not an allocation: ReserveFirst never writes such a key
 		}
 		sa := StoredAllocation{Addr: a, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}
 		_ = json.Unmarshal(kv.Value, &sa.Allocation) // an unreadable owner stays empty
