@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -147,9 +148,12 @@ func exitCode(err error) int {
 		return exitUsage
 	}
 	// The library's only ExitCoder is "No help topic for ...", from
-	// "etcd-ipam help <unknown>": a usage error too.
+	// "etcd-ipam help <unknown>": a usage error too. A failed child
+	// process (*exec.ExitError, wrapped by demo and bench) also has an
+	// ExitCode method, but it is a failure, not a usage error.
 	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
+	var childErr *exec.ExitError
+	if errors.As(err, &ec) && !errors.As(err, &childErr) {
 		return exitUsage
 	}
 	return exitFail

@@ -6,12 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestExitCode(t *testing.T) {
+	// A child process that failed, as demo and bench wrap it.
+	childErr := exec.Command(os.Args[0], "-test.run=^$", "-test.count=-1").Run()
+	if childErr == nil {
+		t.Fatal("the failing child process succeeded")
+	}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -21,6 +27,7 @@ func TestExitCode(t *testing.T) {
 		{"failure", errors.New("etcd is down"), 1},
 		{"usage", usageErrorf("bad flag"), 2},
 		{"wrapped usage", fmt.Errorf("demo: %w", usageErrorf("bad flag")), 2},
+		{"failed child process", fmt.Errorf("building the plugin: %w", childErr), 1},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("%s: exitCode(%v) = %d, want %d", tc.name, tc.err, got, tc.want)
