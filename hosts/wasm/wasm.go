@@ -154,20 +154,13 @@ func start(ctx context.Context, dir string) (*Host, error) {
 }
 
 // openCache returns a compilation cache in dir, or in memory (and "") when
-// dir is empty or cannot be created and written.
+// dir is empty or cannot be created. It does not test that dir is writable:
+// a warm cache on a read-only mount is only read, and a cache that cannot
+// take new code fails the compile, which New then repeats without it.
 func openCache(dir string) (wazero.CompilationCache, string) {
 	if dir == "" {
 		return wazero.NewCompilationCache(), ""
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return wazero.NewCompilationCache(), ""
-	}
-	probe, err := os.CreateTemp(dir, ".write-probe-*")
-	if err != nil {
-		return wazero.NewCompilationCache(), ""
-	}
-	_ = probe.Close()
-	_ = os.Remove(probe.Name())
 	c, err := wazero.NewCompilationCacheWithDir(dir)
 	if err != nil {
 		return wazero.NewCompilationCache(), ""
