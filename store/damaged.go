@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A damaged attachment is a containers/ key whose value is not an
@@ -77,24 +75,18 @@ func (n *Network) recoverAddresses(ctx context.Context, atts []StoredAttachment)
 	if len(byRevision) == 0 {
 		return nil
 	}
-	resp, err := n.cli.Get(ctx, n.keys.ips(), clientv3.WithPrefix())
+	held, err := n.Allocations(ctx)
 	if err != nil {
-		return fmt.Errorf("finding the addresses of damaged attachments in network %q: %w", n.name, err)
+		return fmt.Errorf("finding the addresses of damaged attachments: %w", err)
 	}
-	for _, kv := range resp.Kvs {
-		i, ok := byRevision[kv.CreateRevision]
+	for _, a := range held {
+		i, ok := byRevision[a.CreateRevision]
 		if !ok {
 			continue
 		}
-		addr, err := ParseAddrKey(strings.TrimPrefix(string(kv.Key), n.keys.ips()))
-		if err != nil {
-			continue // not an address key: nothing ReserveFirst wrote
-		}
-		atts[i].IPs = append(atts[i].IPs, AttachedAddr{Address: netip.PrefixFrom(addr, addr.BitLen()), RangeSet: -1})
-		var alloc Allocation
-		if atts[i].Node == "" && json.Unmarshal(kv.Value, &alloc) == nil &&
-			alloc.ContainerID == atts[i].ContainerID && alloc.IfName == atts[i].IfName {
-			atts[i].Node = alloc.Node
+		atts[i].IPs = append(atts[i].IPs, AttachedAddr{Address: netip.PrefixFrom(a.Addr, a.Addr.BitLen()), RangeSet: -1})
+		if atts[i].Node == "" && a.ContainerID == atts[i].ContainerID && a.IfName == atts[i].IfName {
+			atts[i].Node = a.Node
 		}
 	}
 	return nil

@@ -27,8 +27,10 @@ type StoredAllocation struct {
 	ModRevision    int64
 }
 
-// Allocations lists every allocated address of the network, in address
-// order (IPv4 before IPv6). A key that is not an address, or whose value
+// Allocations lists every allocated address of the network in key order,
+// which is address order within each family (the families interleave:
+// "2001:..." sorts between "192...." and "203...."; callers that show them
+// sort again). A key that is not an address, or whose value
 // is unreadable, is listed with what could be read, so that an operator
 // sees it rather than a tool hiding it.
 func (n *Network) Allocations(ctx context.Context) ([]StoredAllocation, error) {
