@@ -577,8 +577,7 @@ const burstWindow = 2 * time.Second
 func (s *Session) searchStarts(positions []store.Position, containerID string, attempt int, now time.Time) []netip.Addr {
 	starts := make([]netip.Addr, len(positions))
 	for i, p := range positions {
-		burst := p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow
-		if attempt == 0 && !burst {
+		if attempt == 0 && !s.racing(p, now) {
 			starts[i] = p.Addr
 			continue
 		}
@@ -587,6 +586,12 @@ func (s *Session) searchStarts(positions []store.Position, containerID string, a
 		starts[i] = s.core.Spot(s.sets[i], h.Sum64())
 	}
 	return starts
+}
+
+// racing reports whether another node moved position p within
+// burstWindow of now: nodes are allocating on the network at this moment.
+func (s *Session) racing(p store.Position, now time.Time) bool {
+	return p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow
 }
 
 func plural(n int, one, many string) string {

@@ -61,7 +61,7 @@ func (s *Session) Plan(ctx context.Context, n int) (Plan, error) {
 	plan := Simulate(s.core, s.sets, st, n)
 	now := s.now()
 	for i, p := range st.Positions {
-		if p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow {
+		if s.racing(p, now) {
 			plan.Racing = append(plan.Racing, i)
 		}
 	}

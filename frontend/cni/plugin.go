@@ -44,22 +44,22 @@ func newPlugin(getenv func(string) string, stderr io.Writer) *plugin {
 
 // open connects a session for a loaded configuration. done closes the
 // session and releases the core host (a WebAssembly runtime for "wasm").
-func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *config.Network, _ *ipam.Session, done func(), _ error) {
+func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, done func(), _ error) {
 	node, err := p.nodeName(conf)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	logSettings(log, conf, node)
 	host, release, err := p.core(conf)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node, DialOptions: p.dialOptions})
 	if err != nil {
 		_ = release.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return conf, s, func() { _ = s.Close(); _ = release.Close() }, nil
+	return s, func() { _ = s.Close(); _ = release.Close() }, nil
 }
 
 func (p *plugin) nodeName(conf *config.Network) (string, error) {
@@ -144,7 +144,7 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 	defer closeLog()
 	log = log.With("command", command, "network", conf.Name, "containerID", args.ContainerID, "ifName", args.IfName)
 	err = func() error {
-		conf, s, done, err := p.open(conf, log)
+		s, done, err := p.open(conf, log)
 		if err != nil {
 			return err
 		}
