@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 const (
@@ -34,9 +35,6 @@ const (
 	// pluginName is the file name of the built plugin: the ipam "type"
 	// that a runtime looks up in CNI_PATH.
 	pluginName = "etcd"
-
-	// keyPrefix is where the plugin keeps all its state in etcd.
-	keyPrefix = "/etcd-cni/networks/"
 
 	// pluginTimeout bounds one plugin call, so that a hung plugin fails the
 	// demo instead of hanging it.
@@ -59,7 +57,7 @@ func demoCommand() *cli.Command {
 		Description: "Starts an embedded etcd on loopback, builds the plugin from " + pluginPackage + "\n" +
 			"(run it inside the source tree, or pass --plugin), calls it as a container\n" +
 			"runtime would (ADD for each container, then DEL), and prints each CNI result\n" +
-			"and the keys under " + keyPrefix + " after the ADDs and after the DELs.",
+			"and the keys under " + store.Root + " after the ADDs and after the DELs.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{
 				Name:  "containers",
@@ -301,17 +299,17 @@ func withoutCNIVars(env []string) []string {
 	return kept
 }
 
-// dumpKeys prints every key under keyPrefix the way
+// dumpKeys prints every key under store.Root the way
 // "etcdctl get --prefix /etcd-cni/networks/" does: a key line, then a value
 // line.
 func dumpKeys(ctx context.Context, etcd *clientv3.Client, out io.Writer, when string) error {
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
-	resp, err := etcd.Get(ctx, keyPrefix, clientv3.WithPrefix())
+	resp, err := etcd.Get(ctx, store.Root, clientv3.WithPrefix())
 	if err != nil {
-		return fmt.Errorf("listing the keys under %s: %w", keyPrefix, err)
+		return fmt.Errorf("listing the keys under %s: %w", store.Root, err)
 	}
-	heading(out, fmt.Sprintf("keys %s: etcdctl get --prefix %s", when, keyPrefix))
+	heading(out, fmt.Sprintf("keys %s: etcdctl get --prefix %s", when, store.Root))
 	if len(resp.Kvs) == 0 {
 		fmt.Fprintln(out, "(none)")
 	}

@@ -13,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // fakePluginEnv, when set in the environment, makes the test binary act as
@@ -67,7 +69,7 @@ func fakePlugin(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	key := keyPrefix + conf.Name + "/containers/" + os.Getenv("CNI_CONTAINERID") + "/" + os.Getenv("CNI_IFNAME")
+	key := store.Root + conf.Name + "/containers/" + os.Getenv("CNI_CONTAINERID") + "/" + os.Getenv("CNI_IFNAME")
 	switch cmd := os.Getenv("CNI_COMMAND"); cmd {
 	case "ADD":
 		if _, err := cli.Put(ctx, key, "fake"); err != nil {
@@ -97,7 +99,7 @@ func runDemoApp(t *testing.T, args ...string) (int, string, string) {
 	return exitCode(err), stdout.String(), stderr.String()
 }
 
-// keysAfter returns the key lines (those under keyPrefix) printed after the
+// keysAfter returns the key lines (those under store.Root) printed after the
 // first heading that contains title.
 func keysAfter(t *testing.T, out, title string) []string {
 	t.Helper()
@@ -108,7 +110,7 @@ func keysAfter(t *testing.T, out, title string) []string {
 	section, _, _ = strings.Cut(section, "\n== ")
 	var keys []string
 	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, keyPrefix) {
+		if strings.HasPrefix(line, store.Root) {
 			keys = append(keys, line)
 		}
 	}
