@@ -18,6 +18,12 @@ import (
 
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
+
+	// The tests build the plugin from source with go build, which go
+	// test's cache cannot see; importing its packages makes a change to
+	// them re-run e2e instead of replaying a cached pass.
+	_ "github.com/etcd-cni/etcd-ipam/hosts/hostsel"
+	_ "github.com/etcd-cni/etcd-ipam/ipam"
 )
 
 // What every test run creates is marked with the process id, so that the
