@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -25,22 +24,10 @@ var specExample = [][]core.RangeSpec{
 	{{Subnet: "3ffe:ffff:0:01ff::/64", RangeStart: "3ffe:ffff:0:01ff::0010", RangeEnd: "3ffe:ffff:0:01ff::0020"}},
 }
 
+// planSession is this package's test session on the node that plans.
 func planSession(t *testing.T, srv *etcdtest.Server, name string, sets [][]core.RangeSpec) *Session {
 	t.Helper()
-	conf := &config.Network{CNIVersion: "1.1.0", Name: name, RangeSets: sets,
-		Etcd: config.Etcd{Endpoints: []string{srv.Endpoint()}, Timeout: 10 * time.Second}}
-	s, err := Open(conf, Options{Core: native.New(), Node: "plan-node"})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func planCtx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
+	return openSession(t, testNetwork(srv, name, sets...), "plan-node")
 }
 
 func ipStrings(ips []store.AttachedAddr) string { return fmt.Sprint(addrs(ips)) }
@@ -49,7 +36,7 @@ func ipStrings(ips []store.AttachedAddr) string { return fmt.Sprint(addrs(ips)) 
 // result differs from the plan, or whose failure the plan did not predict.
 func checkPlan(t *testing.T, s *Session, prefix string, n int) Plan {
 	t.Helper()
-	c := planCtx(t)
+	c := ctx(t)
 	plan, err := s.Plan(c, n)
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
@@ -122,7 +109,7 @@ func TestPlanMatchesAddsAfterChurn(t *testing.T) {
 		{{Subnet: "2001:db8:9::/125"}}, // 6
 	})
 	rng := rand.New(rand.NewPCG(4, 2))
-	c := planCtx(t)
+	c := ctx(t)
 	live := map[string]bool{}
 	for round := 0; round < 12; round++ {
 		for op := 0; op < 8; op++ {
@@ -174,14 +161,14 @@ func TestPlanNotesOtherNodesAllocating(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.Add(planCtx(t), "theirs", "eth0", nil); err != nil {
+	if _, err := other.Add(ctx(t), "theirs", "eth0", nil); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := mine.Plan(planCtx(t), 1)
+	plan, err := mine.Plan(ctx(t), 1)
 	if err != nil || !slices.Equal(plan.Racing, []int{0, 1}) {
 		t.Fatalf("plan right after another node's ADD: racing %v, %v; want [0 1]", plan.Racing, err)
 	}
-	if plan, err := other.Plan(planCtx(t), 1); err != nil || len(plan.Racing) != 0 {
+	if plan, err := other.Plan(ctx(t), 1); err != nil || len(plan.Racing) != 0 {
 		t.Fatalf("plan of the node that allocated: racing %v, %v; want none", plan.Racing, err)
 	}
 }
