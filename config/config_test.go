@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -543,4 +544,33 @@ func FuzzParseCNIArgs(f *testing.F) {
 			t.Fatalf("parseCNIArgs(%q) = %q, but writing that back parses to %q, %v", args, ips, again, err)
 		}
 	})
+}
+
+// TestNodeOrder: ipam "nodeName" wins over ETCD_IPAM_NODE_NAME, which wins
+// over the host name; the plugin and the CLI both ask Network.Node.
+func TestNodeOrder(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == NodeNameEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skipf("no host name here: %v", err)
+	}
+	for _, tc := range []struct {
+		key, env, want string
+	}{
+		{"from-config", "from-env", "from-config"},
+		{"", "from-env", "from-env"},
+		{"", "", host},
+	} {
+		n := &Network{NodeName: tc.key}
+		if got, err := n.Node(env(tc.env)); err != nil || got != tc.want {
+			t.Errorf("nodeName %q, env %q: Node() = %q, %v; want %q", tc.key, tc.env, got, err, tc.want)
+		}
+	}
 }

@@ -22,8 +22,6 @@ import (
 // the plugin, through the plugin's own loader, so that they see exactly
 // the network, ranges and etcd settings the plugin sees.
 
-// nodeNameEnv is the plugin's override of the host name as node name.
-const nodeNameEnv = "ETCD_IPAM_NODE_NAME"
 
 // Flag names shared by the commands that read a network.
 const (
@@ -247,17 +245,11 @@ func nodeName(c *cli.Context, conf *config.Network) (string, error) {
 	if n := c.String(flagNode); n != "" {
 		return n, nil
 	}
-	if conf.NodeName != "" {
-		return conf.NodeName, nil
+	node, err := conf.Node(os.Getenv)
+	if err != nil {
+		return "", fmt.Errorf("%w, or give --node", err)
 	}
-	if n := os.Getenv(nodeNameEnv); n != "" {
-		return n, nil
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		return "", fmt.Errorf("cannot tell this node's name (hostname: %v); give --node", err)
-	}
-	return host, nil
+	return node, nil
 }
 
 // openSession loads the network and connects to its etcd.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -23,9 +22,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
-// NodeNameEnv overrides the node name (the host name by default) that
-// every allocation records; the ipam "nodeName" key overrides both.
-const NodeNameEnv = "ETCD_IPAM_NODE_NAME"
 
 // plugin holds what the commands need from the process environment.
 type plugin struct {
@@ -45,7 +41,7 @@ func newPlugin(getenv func(string) string, stderr io.Writer) *plugin {
 // open connects a session for a loaded configuration. done closes the
 // session and releases the core host (a WebAssembly runtime for "wasm").
 func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, done func(), _ error) {
-	node, err := p.nodeName(conf)
+	node, err := conf.Node(p.getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,20 +58,6 @@ func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, 
 	return s, func() { _ = s.Close(); _ = release.Close() }, nil
 }
 
-func (p *plugin) nodeName(conf *config.Network) (string, error) {
-	if conf.NodeName != "" {
-		return conf.NodeName, nil
-	}
-	if n := p.getenv(NodeNameEnv); n != "" {
-		return n, nil
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		return "", types.NewError(types.ErrInvalidNetworkConfig,
-			fmt.Sprintf("cannot tell this node's name (hostname: %v); set ipam \"nodeName\" or %s", err, NodeNameEnv), "")
-	}
-	return host, nil
-}
 
 // core starts the configured host of the allocation core; close the
 // returned Closer when the invocation ends. The wasm host's compiled code
