@@ -22,7 +22,6 @@ import (
 // the plugin, through the plugin's own loader, so that they see exactly
 // the network, ranges and etcd settings the plugin sees.
 
-
 // Flag names shared by the commands that read a network.
 const (
 	flagConfig    = "config"

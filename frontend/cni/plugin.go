@@ -22,7 +22,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
-
 // plugin holds what the commands need from the process environment.
 type plugin struct {
 	getenv func(string) string
@@ -57,7 +56,6 @@ func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, 
 	}
 	return s, func() { _ = s.Close(); _ = release.Close() }, nil
 }
-
 
 // core starts the configured host of the allocation core; close the
 // returned Closer when the invocation ends. The wasm host's compiled code
