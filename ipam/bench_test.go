@@ -66,7 +66,7 @@ func BenchmarkAddDelBusy20(b *testing.B) {
 		if a == r.Gateway || i%10 == 0 {
 			continue
 		}
-		ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+		ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
 		if len(ops) == 100 {
 			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 				b.Fatal(err)
@@ -145,7 +145,7 @@ func BenchmarkAddContended64(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	resp, err := srv.Client(b).Get(ctx, sessions[0].Store().Prefix()+"ips/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := srv.Client(b).Get(ctx, sessions[0].net.Prefix()+"ips/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -172,8 +172,8 @@ func BenchmarkGC10000(b *testing.B) {
 				att, _ := json.Marshal(store.Attachment{ContainerID: id, IfName: "eth0", Node: "node-a",
 					IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, r.Subnet.Bits())}}})
 				ops = append(ops,
-					clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"`+id+`"}`),
-					clientv3.OpPut(s.Store().Prefix()+"containers/"+id+"/eth0", string(att)))
+					clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"`+id+`"}`),
+					clientv3.OpPut(s.net.Prefix()+"containers/"+id+"/eth0", string(att)))
 				a = a.Next()
 			}
 			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {

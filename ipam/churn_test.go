@@ -58,7 +58,7 @@ func TestConcurrentChurnKeepsStateConsistent(t *testing.T) {
 	t.Logf("outcomes by CNI code (0 = success): %v", codes)
 
 	checker := openSession(t, conf, "checker")
-	atts, err := checker.Store().Attachments(ctx(t))
+	atts, err := checker.net.Attachments(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func TestConcurrentChurnKeepsStateConsistent(t *testing.T) {
 			t.Errorf("attachment %s holds %d addresses, want one per range set", att.ContainerID, len(att.IPs))
 		}
 		for _, ip := range att.IPs {
-			key := checker.Store().Prefix() + "ips/" + store.AddrKey(ip.Address.Addr())
+			key := checker.net.Prefix() + "ips/" + store.AddrKey(ip.Address.Addr())
 			if prev, dup := owner[key]; dup {
 				t.Errorf("%s held by %s and %s", ip.Address, prev.ContainerID, att.ContainerID)
 			}
 			owner[key] = att
 		}
 	}
-	resp, err := srv.Client(t).Get(ctx(t), checker.Store().Prefix()+"ips/", clientv3.WithPrefix())
+	resp, err := srv.Client(t).Get(ctx(t), checker.net.Prefix()+"ips/", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // Plugin-specific CNI error codes (the CNI spec reserves 100 and above for
-// plugins). The well-known codes used are 3 (unknown container), 5 (I/O
-// failure), 6 (undecodable configuration), 7 (invalid configuration), 11
-// (try again later) and 50 (plugin not available, from STATUS).
+// plugins). The well-known codes used are 3 (unknown container), 4
+// (invalid environment variables), 5 (I/O failure), 6 (undecodable
+// configuration), 7 (invalid configuration), 11 (try again later) and 50
+// (plugin not available, from STATUS).
 const (
 	// CodeExhausted: a range set has no free address.
 	CodeExhausted uint = 100
@@ -25,27 +31,70 @@ const (
 	CodeStatusUnavailable uint = 50
 )
 
-// AsCNIError is the one place that maps an error to a CNI error code.
-// Errors that already carry a code keep it; etcd's transient failures
-// become code 11 so that the runtime retries; authentication failures
-// become code 7 because retrying cannot fix them.
+// AsCNIError is the one place that maps an error to a CNI error code. Every
+// package returns typed errors (or wraps them); only here do they become
+// codes: configuration problems 7 (retrying cannot fix them), etcd's
+// transient failures 11 (so that the runtime retries), and anything
+// unexpected 5.
 func AsCNIError(err error) *types.Error {
 	if err == nil {
 		return nil
 	}
-	var cniErr *types.Error
-	if errors.As(err, &cniErr) {
-		return cniErr
-	}
+	var (
+		cniErr       *types.Error
+		exhaustedErr *ExhaustedError
+		requestedErr *RequestedError
+		unknownErr   *UnknownAttachmentError
+		unavailErr   *UnavailableError
+		tlsErr       *store.TLSError
+		fileErr      *store.TLSFileError
+		nameErr      *store.NameError
+		rangeErr     *core.ConfigError
+		dialErr      *store.DialError
+	)
 	switch {
+	case errors.As(err, &cniErr):
+		return cniErr
+	case errors.As(err, &exhaustedErr):
+		return types.NewError(CodeExhausted, exhaustedErr.Error(),
+			"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")
+	case errors.As(err, &requestedErr):
+		return types.NewError(CodeRequestedUnavailable, requestedErr.Error(),
+			"request an address that is free and inside a range of the network, or request none")
+	case errors.As(err, &unknownErr):
+		return types.NewError(types.ErrUnknownContainer, unknownErr.Error(), unknownErr.Hint)
+	case errors.As(err, &unavailErr):
+		return types.NewError(CodeStatusUnavailable, unavailErr.Error(), unavailErr.Hint)
+	case errors.As(err, &tlsErr):
+		return types.NewError(types.ErrInvalidNetworkConfig, tlsErr.Error(), tlsErr.Hint())
+	case errors.As(err, &nameErr) && nameErr.What == store.ContainerID:
+		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_CONTAINERID "+nameErr.Reason, "")
+	case errors.As(err, &nameErr) && nameErr.What == store.IfName:
+		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_IFNAME "+nameErr.Reason, "")
+	case errors.As(err, &fileErr), errors.As(err, &nameErr), errors.As(err, &rangeErr), errors.Is(err, ErrNoNode):
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	case isTransient(err):
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("etcd is unreachable or too slow: %v", err),
 			"check that etcdURL points at a running etcd and that this node can reach it; the runtime may retry")
 	case isAccessDenied(err):
 		return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("etcd refused access: %v", err),
 			"check etcdUsername, etcdPassword and the etcd role's permissions on /etcd-cni/networks/")
+	case errors.As(err, &dialErr):
+		// A client that cannot be made, for a reason other than etcd
+		// being unreachable, is the configuration's fault.
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
 	return types.NewError(types.ErrIOFailure, err.Error(), "")
+}
+
+// AsStatusError is AsCNIError for STATUS, which the CNI spec lets answer
+// only "the configuration is wrong" (7) or "not available" (50).
+func AsStatusError(err error) *types.Error {
+	e := AsCNIError(err)
+	if e == nil || e.Code == types.ErrInvalidNetworkConfig || e.Code == CodeStatusUnavailable {
+		return e
+	}
+	return types.NewError(CodeStatusUnavailable, e.Error(), "")
 }
 
 // isAccessDenied reports etcd refusing who we are or what we asked for.
@@ -55,6 +104,7 @@ func isAccessDenied(err error) bool {
 		errors.Is(err, rpctypes.ErrAuthNotEnabled)
 }
 
+// isTransient reports failures that a later attempt can get past.
 func isTransient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrNoLeader) ||
@@ -89,13 +139,67 @@ func transientCode(c codes.Code) bool {
 // errContention: too many allocators kept winning the same addresses.
 var errContention = errors.New("other allocators took every candidate address")
 
-func exhausted(network string, set int, rangeSet fmt.Stringer) *types.Error {
-	return types.NewError(CodeExhausted,
-		fmt.Sprintf("no IP addresses available in range set %d (%s) of network %q", set, rangeSet, network),
-		"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")
+// ErrNoNode: a session needs a node name to record in its allocations.
+var ErrNoNode = errors.New(`the node name is empty; set ipam "nodeName" or ETCD_IPAM_NODE_NAME`)
+
+// ExhaustedError: a range set has no free address.
+type ExhaustedError struct {
+	Network  string
+	RangeSet int
+	Set      core.RangeSet
 }
 
-func requestedUnavailable(msg string) *types.Error {
-	return types.NewError(CodeRequestedUnavailable, msg,
-		"request an address that is free and inside a range of the network, or request none")
+func (e *ExhaustedError) Error() string {
+	return fmt.Sprintf("no IP addresses available in range set %d (%s) of network %q", e.RangeSet, e.Set, e.Network)
+}
+
+// RequestedError: a requested address cannot be had (taken, outside every
+// range set, or a gateway). Msg names the address and why.
+type RequestedError struct{ Msg string }
+
+func (e *RequestedError) Error() string { return e.Msg }
+
+// UnknownAttachmentError: CHECK found no attachment, or one that lost
+// addresses.
+type UnknownAttachmentError struct{ Msg, Hint string }
+
+func (e *UnknownAttachmentError) Error() string { return e.Msg }
+
+// UnavailableError: STATUS found the network unable to serve an ADD.
+type UnavailableError struct {
+	Msg, Hint string
+	Err       error
+}
+
+func (e *UnavailableError) Error() string { return e.Msg }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	parts := make([]string, len(addrs))
+	for i, a := range addrs {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Explain returns err with the advice AsCNIError would give a runtime
+// (what to check, what to change), for frontends that print text rather
+// than CNI JSON; err itself stays wrapped.
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := AsCNIError(err)
+	if e.Details == "" || strings.Contains(err.Error(), e.Details) {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, e.Details)
 }

@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -62,12 +61,12 @@ func mustAdd(t *testing.T, s *Session, id string, requested ...netip.Addr) []str
 	return addrs(ips)
 }
 
+// cniCode is the CNI code a runtime would see for err; 0 for nil.
 func cniCode(err error) uint {
-	var e *types.Error
-	if errors.As(err, &e) {
-		return e.Code
+	if err == nil {
+		return 0
 	}
-	return 0
+	return AsCNIError(err).Code
 }
 
 func equal(a, b []string) bool {
@@ -134,7 +133,7 @@ func TestLateDelNeverFreesAnotherContainersAddress(t *testing.T) {
 	s := openSession(t, testNetwork(srv, "late", []core.RangeSpec{{Subnet: "192.0.2.0/30"}}), "node-a")
 	// /30 has a single allocatable address, .2.
 	mustAdd(t, s, "old")
-	stale, err := s.Store().Attachment(ctx(t), "old", "eth0")
+	stale, err := s.net.Attachment(ctx(t), "old", "eth0")
 	if err != nil || stale == nil {
 		t.Fatalf("reading attachment: %v %v", stale, err)
 	}
@@ -146,7 +145,7 @@ func TestLateDelNeverFreesAnotherContainersAddress(t *testing.T) {
 	}
 	// The old container's release, replayed late with the state it read
 	// before, must not free the new container's address.
-	if n, err := s.Store().ReleaseAttachments(ctx(t), []store.StoredAttachment{*stale}); err != nil || n != 0 {
+	if n, err := s.net.ReleaseAttachments(ctx(t), []store.StoredAttachment{*stale}); err != nil || n != 0 {
 		t.Fatalf("late release released %d (err %v), want 0", n, err)
 	}
 	if err := s.Del(ctx(t), "old", "eth0"); err != nil {
@@ -175,7 +174,7 @@ func TestSecondRangeSetFailureRollsBackFirst(t *testing.T) {
 	if usage[0].Used != 1 || usage[1].Used != 1 {
 		t.Fatalf("after the failed ADD usage = %+v, want one address used in each set", usage)
 	}
-	if att, _ := s.Store().Attachment(ctx(t), "second", "eth0"); att != nil {
+	if att, _ := s.net.Attachment(ctx(t), "second", "eth0"); att != nil {
 		t.Fatalf("failed ADD left an attachment: %+v", att)
 	}
 	// Like host-local, the first set's round-robin position moved on.
@@ -214,7 +213,7 @@ func TestRequestedAddresses(t *testing.T) {
 		if cniCode(err) != CodeRequestedUnavailable {
 			t.Errorf("%s: err %v, want code %d", tc.name, err, CodeRequestedUnavailable)
 		}
-		if att, _ := s.Store().Attachment(ctx(t), "bad-"+tc.name, "eth0"); att != nil {
+		if att, _ := s.net.Attachment(ctx(t), "bad-"+tc.name, "eth0"); att != nil {
 			t.Errorf("%s: failed ADD left %+v", tc.name, att)
 		}
 	}
@@ -289,7 +288,7 @@ func TestConcurrentGoroutinesFillPoolExactly(t *testing.T) {
 	}
 	// Every success is recorded in etcd.
 	s := openSession(t, conf, "checker")
-	atts, err := s.Store().Attachments(ctx(t))
+	atts, err := s.net.Attachments(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +355,7 @@ func fillExcept(t *testing.T, srv *etcdtest.Server, s *Session, free ...netip.Ad
 			skip = skip || a == f
 		}
 		if !skip {
-			ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+			ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
 		}
 		if len(ops) == 100 {
 			flush()
@@ -402,7 +401,7 @@ func TestSearchAcrossLongTakenRunsIPv6(t *testing.T) {
 	for i := range 40 {
 		mustAdd(t, s, fmt.Sprintf("c%d", i))
 	}
-	if _, err := srv.Client(t).Put(ctx(t), s.Store().Prefix()+"last-reserved/0", "2001:db8:0:1::1"); err != nil {
+	if _, err := srv.Client(t).Put(ctx(t), s.net.Prefix()+"last-reserved/0", "2001:db8:0:1::1"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustAdd(t, s, "finder"); got[0] != "2001:db8:0:1::2a/64" {

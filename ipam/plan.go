@@ -52,11 +52,11 @@ type PlanFailure struct {
 // It reads every allocated address of the range sets (keys only) in one
 // transaction and writes nothing.
 func (s *Session) Plan(ctx context.Context, n int) (Plan, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	st, err := s.net.ReadPlanState(ctx, wholeRanges(s.sets))
+	st, err := retried(ctx, s, func(ctx context.Context) (store.PlanState, error) {
+		return s.net.ReadPlanState(ctx, wholeRanges(s.sets))
+	})
 	if err != nil {
-		return Plan{}, AsCNIError(err)
+		return Plan{}, err
 	}
 	plan := Simulate(s.core, s.sets, st, n)
 	now := s.now()

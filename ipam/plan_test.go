@@ -1,14 +1,11 @@
 package ipam
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -55,11 +52,10 @@ func checkPlan(t *testing.T, s *Session, prefix string, n int) Plan {
 			}
 			continue
 		}
-		var cniErr *types.Error
 		if plan.Failure == nil || plan.Failure.Add != len(plan.Adds) {
 			t.Fatalf("plan of %d ADDs has %d and failure %+v", n, len(plan.Adds), plan.Failure)
 		}
-		if !errors.As(err, &cniErr) || cniErr.Code != CodeExhausted {
+		if cniCode(err) != CodeExhausted {
 			t.Fatalf("ADD %d: got %v (%v), the plan said range set %d is exhausted", k, ips, err, plan.Failure.RangeSet)
 		}
 		break
@@ -121,8 +117,7 @@ func TestPlanMatchesAddsAfterChurn(t *testing.T) {
 			} else if _, err = s.Add(c, id, "eth0", nil); err == nil {
 				live[id] = true
 			}
-			var cniErr *types.Error
-			if err != nil && !(errors.As(err, &cniErr) && cniErr.Code == CodeExhausted) {
+			if err != nil && cniCode(err) != CodeExhausted {
 				t.Fatalf("churn: %v", err)
 			}
 		}

@@ -91,7 +91,7 @@ func TestRoundTripsStayConstant(t *testing.T) {
 	r := s.RangeSets()[0][0]
 	for a, i := r.RangeStart.Next(), 0; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
 		if i%10 == 0 {
-			if _, err := cli.Delete(ctx(t), s.Store().Prefix()+"ips/"+store.AddrKey(a)); err != nil {
+			if _, err := cli.Delete(ctx(t), s.net.Prefix()+"ips/"+store.AddrKey(a)); err != nil {
 				t.Fatal(err)
 			}
 			holes++
@@ -193,7 +193,7 @@ func TestManyRangesStayWithinEtcdsOperationLimit(t *testing.T) {
 	first := s.RangeSets()[0][0]
 	var ops []clientv3.Op
 	for a := first.RangeStart; !first.RangeEnd.Less(a); a = a.Next() {
-		ops = append(ops, clientv3.OpPut(s.Store().Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
+		ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
 		if len(ops) == 100 {
 			if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
 				t.Fatal(err)

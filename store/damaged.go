@@ -19,9 +19,6 @@ import (
 // those addresses, and nothing else, instead of failing for ever (which
 // would leave a pod stuck terminating) or guessing.
 
-// ErrDamagedAttachment marks an attachment record that cannot be decoded.
-var ErrDamagedAttachment = errors.New("attachment record is damaged")
-
 // damagedError says which record is damaged and what clears it.
 func damagedError(key []byte, cause error) error {
 	return fmt.Errorf("%w: %s holds no valid record (%v); CNI DEL or GC of that container releases it and its addresses", ErrDamagedAttachment, key, cause)

@@ -1,6 +1,9 @@
-// Package store keeps a network's allocations in etcd. It does the I/O and
-// nothing else: which address to take is decided by package core, and the
-// order of operations by package ipam.
+// Package store keeps a network's allocations in etcd: the key layout, the
+// transactions that make reservation and release safe, decoding (and
+// recovering damaged) records, and connecting to etcd. Which address to
+// take is decided by package core, the order of operations, deadlines and
+// retries by package ipam. Its errors are typed (errors.go); it knows
+// nothing of CNI.
 //
 // Every key lives under /etcd-cni/networks/<network>/:
 //

@@ -32,7 +32,7 @@ const MaxNameLength = 1024
 // is one-to-one, so two networks never share keys. ".." stays "..", which
 // etcd treats as two ordinary characters: its keys are not paths.
 func newKeys(network string) (keys, error) {
-	if err := checkName("network name", network); err != nil {
+	if err := checkName(NetworkName, network); err != nil {
 		return keys{}, err
 	}
 	return keys{prefix: Root + url.PathEscape(network) + "/"}, nil
@@ -44,13 +44,22 @@ func newKeys(network string) (keys, error) {
 func checkName(what, name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%s is empty", what)
+		return &NameError{What: what, Reason: "is empty"}
 	case len(name) > MaxNameLength:
-		return fmt.Errorf("%s is %d bytes long; the limit is %d", what, len(name), MaxNameLength)
+		return &NameError{What: what, Reason: fmt.Sprintf("is %d bytes long; the limit is %d", len(name), MaxNameLength)}
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%s %q is not valid UTF-8", what, name)
+		return &NameError{What: what, Reason: fmt.Sprintf("%q is not valid UTF-8", name)}
 	}
 	return nil
+}
+
+// CheckAttachment checks a container ID and interface name before
+// anything reads or writes their keys. A *NameError says which is wrong.
+func CheckAttachment(containerID, ifName string) error {
+	if err := checkName(ContainerID, containerID); err != nil {
+		return err
+	}
+	return checkName(IfName, ifName)
 }
 
 func (k keys) ip(a netip.Addr) string { return k.prefix + ipsDir + AddrKey(a) }
@@ -63,7 +72,13 @@ func (k keys) ipSpan(from, to netip.Addr) (string, string) {
 func (k keys) ips() string { return k.prefix + ipsDir }
 
 func (k keys) container(containerID, ifName string) string {
-	return k.prefix + containersDir + url.PathEscape(containerID) + "/" + url.PathEscape(ifName)
+	return k.containerDir(containerID) + url.PathEscape(ifName)
+}
+
+// containerDir is the prefix of every attachment of one container: the
+// escaped ID holds no "/", so no other container's keys share it.
+func (k keys) containerDir(containerID string) string {
+	return k.prefix + containersDir + url.PathEscape(containerID) + "/"
 }
 
 func (k keys) containers() string { return k.prefix + containersDir }

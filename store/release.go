@@ -8,45 +8,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Attachment reads the attachment of (containerID, ifName), nil if none.
-func (n *Network) Attachment(ctx context.Context, containerID, ifName string) (*StoredAttachment, error) {
-	resp, err := n.cli.Get(ctx, n.keys.container(containerID, ifName))
-	if err != nil {
-		return nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, nil
-	}
-	att, err := decodeStored(resp.Kvs[0])
-	if err != nil {
-		return nil, err
-	}
-	return &att, nil
-}
-
-// Attachments lists every attachment of the network. Damaged records are
-// listed too, marked, with the addresses their transaction created.
-func (n *Network) Attachments(ctx context.Context) ([]StoredAttachment, error) {
-	resp, err := n.cli.Get(ctx, n.keys.containers(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("listing attachments of network %q: %w", n.name, err)
-	}
-	out := make([]StoredAttachment, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		att, err := decodeStored(kv)
-		if err != nil {
-			// Listed, not fatal: GC must still collect the rest, and
-			// an operator must see the damage.
-			att = damagedAttachment(kv)
-		}
-		out = append(out, att)
-	}
-	if err := n.recoverAddresses(ctx, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // releaseOp deletes an attachment if it is unchanged since it was read,
 // and with it each address key that the same transaction created (equal
 // create revision): an address that was released and handed to another
@@ -68,8 +29,7 @@ func (n *Network) releaseOp(att StoredAttachment) (clientv3.Cmp, clientv3.Op) {
 // attachment it removed, or nil when there was none. It reads once and
 // writes once, retrying only if the attachment changed in between.
 func (n *Network) Release(ctx context.Context, containerID, ifName string) (*StoredAttachment, error) {
-	const attempts = 5
-	for attempt := 0; attempt < attempts; attempt++ {
+	for attempt := 0; attempt < changedAttempts; attempt++ {
 		att, err := n.Attachment(ctx, containerID, ifName)
 		if errors.Is(err, ErrDamagedAttachment) {
 			return n.releaseDamaged(ctx, containerID, ifName)
@@ -86,18 +46,21 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string) (*Sto
 			return att, nil
 		}
 	}
-	return nil, fmt.Errorf("releasing container %q interface %q in network %q: the attachment kept changing during %d attempts", containerID, ifName, n.name, attempts)
+	return nil, fmt.Errorf("releasing container %q interface %q in network %q: the attachment %w during %d attempts", containerID, ifName, n.name, ErrKeptChanging, changedAttempts)
 }
+
+// ReleaseBatch is how many attachments one release transaction carries:
+// each takes a few operations, within etcd's 128 per transaction.
+const ReleaseBatch = 64
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
 // since it was listed, batching many into one transaction. It returns the
 // number released.
 func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment) (int, error) {
-	const batch = 64
 	released := 0
-	for start := 0; start < len(atts); start += batch {
+	for start := 0; start < len(atts); start += ReleaseBatch {
 		var ops []clientv3.Op
-		for _, att := range atts[start:min(start+batch, len(atts))] {
+		for _, att := range atts[start:min(start+ReleaseBatch, len(atts))] {
 			cmp, op := n.releaseOp(att)
 			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{cmp}, []clientv3.Op{op}, nil))
 		}

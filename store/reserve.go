@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -34,8 +33,8 @@ func (n *Network) AdvanceLastReserved(ctx context.Context, last map[int]Position
 	return nil
 }
 
-// Choice is how a ReserveFirst transaction ended.
-type Choice struct {
+// Reservation is how a ReserveFirst transaction ended.
+type Reservation struct {
 	// IPs are the addresses now held by the attachment: one of the
 	// candidates. Nil when nothing was reserved.
 	IPs []AttachedAddr
@@ -60,12 +59,12 @@ type Choice struct {
 // address a lone allocator gets. When every candidate is taken, it writes
 // nothing and reads what the next attempt needs: which addresses of the
 // first candidate were taken and the searches' taken addresses.
-func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment) (Choice, error) {
-	if err := errors.Join(checkName("container ID", att.ContainerID), checkName("interface name", att.IfName)); err != nil {
-		return Choice{}, err
+func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment) (Reservation, error) {
+	if err := CheckAttachment(att.ContainerID, att.IfName); err != nil {
+		return Reservation{}, err
 	}
 	if len(candidates) == 0 {
-		return Choice{}, fmt.Errorf("reserving addresses in network %q: no candidate", n.name)
+		return Reservation{}, fmt.Errorf("reserving addresses in network %q: no candidate", n.name)
 	}
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	observeOps, slots := n.observeOps(searches)
@@ -86,7 +85,7 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	for i := len(candidates) - 1; i >= 0; i-- {
 		cmps, puts, err := n.reserveOps(att, candidates[i])
 		if err != nil {
-			return Choice{}, err
+			return Reservation{}, err
 		}
 		elseOps = []clientv3.Op{clientv3.OpTxn(cmps, puts, elseOps)}
 	}
@@ -95,23 +94,23 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 		Then(elseOps...).
 		Else(clientv3.OpGet(attKey)).Commit()
 	if err != nil {
-		return Choice{}, fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
+		return Reservation{}, fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
 	}
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
 		if len(kvs) == 0 {
-			return Choice{}, fmt.Errorf("reserving addresses in network %q: attachment %s exists but was not returned", n.name, attKey)
+			return Reservation{}, fmt.Errorf("reserving addresses in network %q: attachment %s exists but was not returned", n.name, attKey)
 		}
 		existing, err := decodeStored(kvs[0])
 		if err != nil {
-			return Choice{}, err
+			return Reservation{}, err
 		}
-		return Choice{Existing: &existing}, nil
+		return Reservation{Existing: &existing}, nil
 	}
 	r := resp.Responses[0].GetResponseTxn()
 	for i := range candidates {
 		if r.GetSucceeded() {
-			return Choice{IPs: candidates[i]}, nil
+			return Reservation{IPs: candidates[i]}, nil
 		}
 		if i+1 < len(candidates) {
 			r = r.GetResponses()[0].GetResponseTxn()
@@ -122,9 +121,9 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 		responses = append(responses, (*clientv3.GetResponse)(op.GetResponseRange()))
 	}
 	if len(responses) != len(last) {
-		return Choice{}, fmt.Errorf("reserving addresses in network %q: %d answers to %d reads", n.name, len(responses), len(last))
+		return Reservation{}, fmt.Errorf("reserving addresses in network %q: %d answers to %d reads", n.name, len(responses), len(last))
 	}
-	var out Choice
+	var out Reservation
 	for i, ip := range candidates[0] {
 		if len(responses[i].Kvs) > 0 {
 			out.Lost = append(out.Lost, ip.Address.Addr())

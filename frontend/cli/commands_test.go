@@ -19,6 +19,7 @@ import (
 	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 	"github.com/etcd-cni/etcd-ipam/ipam"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // The spec's first example's range sets: two ranges (one with its gateway
@@ -325,9 +326,9 @@ func TestReleaseOneAddressOfDualStack(t *testing.T) {
 	}
 
 	runCLI(t, strings.NewReader("y\n"), "release", "--config", n.confPath, "192.0.2.2").ok(t)
-	att, err := s.Store().Attachment(testCtx(t), "c1", "eth0")
-	if err != nil || att == nil || len(att.IPs) != 1 || att.IPs[0].Address.String() != "2001:db8:5::2/125" {
-		t.Fatalf("attachment after releasing its IPv4 address: %+v, %v", att, err)
+	atts, err := s.ContainerAttachments(testCtx(t), "c1", "eth0")
+	if err != nil || len(atts) != 1 || len(atts[0].IPs) != 1 || atts[0].IPs[0].Address.String() != "2001:db8:5::2/125" {
+		t.Fatalf("attachment after releasing its IPv4 address: %+v, %v", atts, err)
 	}
 	// CHECK verifies what the container still holds; a repeated ADD
 	// returns it; the released address goes to the next container.
@@ -383,7 +384,7 @@ func TestReleaseRefusesWhenTheOwnerChanged(t *testing.T) {
 	if err := s.Check(testCtx(t), "c2", "eth0"); err != nil {
 		t.Fatalf("the new owner lost its address: %v", err)
 	}
-	held, err := s.Store().LookupAddress(testCtx(t), netip.MustParseAddr("192.0.2.3"))
+	held, err := s.LookupAddress(testCtx(t), netip.MustParseAddr("192.0.2.3"))
 	if err != nil || held != nil {
 		t.Fatalf("the unchanged address was not released: %+v, %v", held, err)
 	}
@@ -452,13 +453,13 @@ func TestGC(t *testing.T) {
 func TestGCManyAttachments(t *testing.T) {
 	n := newTestNet(t, "gcmany", `[[{"subnet": "198.51.100.0/24"}]]`)
 	s := n.session(t, "node-a")
-	for i := 0; i < gcBatch*2+5; i++ {
+	for i := 0; i < store.ReleaseBatch*2+5; i++ {
 		add(t, s, fmt.Sprintf("c%03d", i))
 	}
 	var report gcReport
 	runCLI(t, nil, "gc", "--config", n.confPath, "--node", "node-a", "--keep", "/dev/null", "--json").ok(t).decode(t, &report)
-	if report.Released != gcBatch*2+5 {
-		t.Fatalf("released %d of %d", report.Released, gcBatch*2+5)
+	if report.Released != store.ReleaseBatch*2+5 {
+		t.Fatalf("released %d of %d", report.Released, store.ReleaseBatch*2+5)
 	}
 }
 
@@ -598,7 +599,7 @@ func TestReleaseWaitsForThePersonNotForEtcd(t *testing.T) {
 }
 
 // BenchmarkGC times gc releasing 2000 stale attachments (32 transactions
-// of gcBatch), the operation that shows a progress counter.
+// of store.ReleaseBatch), the operation that shows a progress counter.
 func BenchmarkGC(b *testing.B) {
 	const stale = 2000
 	srv := etcdtest.Start(b)

@@ -64,9 +64,6 @@ type gcReport struct {
 	Released int `json:"released"`
 }
 
-// gcBatch is how many attachments one release transaction carries.
-const gcBatch = 64
-
 func runGC(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
@@ -91,29 +88,21 @@ func runGC(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	listCtx, cancel := s.Context(c.Context)
-	all, err := s.Store().Attachments(listCtx)
-	cancel()
+	stale, err := s.StaleAttachments(c.Context, node, keep)
 	if err != nil {
 		return err
 	}
-	var stale []store.StoredAttachment
 	report := gcReport{Network: conf.Name, Node: node, DryRun: c.Bool("dry-run"), Stale: []gcAttachment{}}
-	for _, att := range all {
-		if att.Node != node || keep[types.GCAttachment{ContainerID: att.ContainerID, IfName: att.IfName}] {
-			continue
-		}
-		stale = append(stale, att)
+	for _, att := range stale {
 		report.Stale = append(report.Stale, gcAttachment{ContainerID: att.ContainerID, IfName: att.IfName,
 			Node: att.Node, Created: att.Created, IPs: attachmentAddrs(att)})
 	}
 	if !report.DryRun {
 		bar := newProgress(c.App.ErrWriter, "releasing", len(stale))
-		for start := 0; start < len(stale); start += gcBatch {
-			batch := stale[start:min(start+gcBatch, len(stale))]
-			ctx, cancel := s.Context(c.Context) // a deadline per transaction, however many
-			n, err := s.Store().ReleaseAttachments(ctx, batch)
-			cancel()
+		for start := 0; start < len(stale); start += store.ReleaseBatch {
+			batch := stale[start:min(start+store.ReleaseBatch, len(stale))]
+			// A deadline per batch, however many.
+			n, err := s.ReleaseAttachments(c.Context, batch)
 			report.Released += n
 			if err != nil {
 				bar.Finish()
@@ -145,7 +134,7 @@ func runGC(c *cli.Context) error {
 }
 
 // readKeep reads the keep list from path (- for stdin).
-func readKeep(c *cli.Context, path string) (map[types.GCAttachment]bool, error) {
+func readKeep(c *cli.Context, path string) ([]types.GCAttachment, error) {
 	var r io.Reader
 	if path == "-" {
 		r = stdin(c)
@@ -165,11 +154,7 @@ func readKeep(c *cli.Context, path string) (map[types.GCAttachment]bool, error) 
 	if err != nil {
 		return nil, fmt.Errorf("the keep list %s: %w", path, err)
 	}
-	keep := make(map[types.GCAttachment]bool, len(list))
-	for _, k := range list {
-		keep[k] = true
-	}
-	return keep, nil
+	return list, nil
 }
 
 // parseKeep reads JSON (a list, or an object with

@@ -52,9 +52,7 @@ func runLs(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	ctx, cancel := s.Context(c.Context)
-	defer cancel()
-	all, err := s.Store().Allocations(ctx)
+	all, err := s.Allocations(c.Context)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/etcd-cni/etcd-ipam/ipam"
 	"github.com/urfave/cli/v2"
 )
 
@@ -55,7 +56,7 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if err != nil {
 		// One line, whatever the error carries, so that it reads as the
 		// last word of the command; details were printed before it.
-		msg := strings.Join(strings.Fields(err.Error()), " ")
+		msg := strings.Join(strings.Fields(ipam.Explain(err).Error()), " ")
 		fmt.Fprintf(stderr, "etcd-ipam: %s\n", msg)
 	}
 	return exitCode(err)

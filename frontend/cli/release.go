@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -67,28 +66,15 @@ func runRelease(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	// One etcd timeout for the reads and another for the writes: the
+	// Each read and each write has its own etcd timeout: the
 	// confirmation in between waits for a person, not for etcd.
-	ctx, cancel := s.Context(c.Context)
-	defer func() { cancel() }()
-	net := s.Store()
-	writeCtx := func() context.Context {
-		cancel()
-		ctx, cancel = s.Context(c.Context)
-		return ctx
-	}
+	ctx := c.Context
 	out := c.App.Writer
 
 	if container != "" {
-		all, err := net.Attachments(ctx)
+		atts, err := s.ContainerAttachments(ctx, container, c.String("ifname"))
 		if err != nil {
 			return err
-		}
-		var atts []store.StoredAttachment
-		for _, att := range all {
-			if att.ContainerID == container && (c.String("ifname") == "" || att.IfName == c.String("ifname")) {
-				atts = append(atts, att)
-			}
 		}
 		if len(atts) == 0 {
 			return fmt.Errorf("container %q holds no address in network %q", container, conf.Name)
@@ -101,7 +87,7 @@ func runRelease(c *cli.Context) error {
 			return err
 		}
 		// Each attachment is released only if unchanged since listed.
-		released, err := net.ReleaseAttachments(writeCtx(), atts)
+		released, err := s.ReleaseAttachments(ctx, atts)
 		if err != nil {
 			return err
 		}
@@ -113,7 +99,7 @@ func runRelease(c *cli.Context) error {
 	}
 
 	for i, a := range addrs {
-		held, err := net.LookupAddress(ctx, a.Addr)
+		held, err := s.LookupAddress(ctx, a.Addr)
 		if err != nil {
 			return err
 		}
@@ -126,10 +112,9 @@ func runRelease(c *cli.Context) error {
 	if err := confirm(c, fmt.Sprintf("release %d %s of network %s?", len(addrs), pluralize(len(addrs), "address", "addresses"), conf.Name)); err != nil {
 		return err
 	}
-	ctx = writeCtx()
 	var changed []string
 	for _, held := range addrs {
-		if _, err := net.ReleaseAddress(ctx, held); err != nil {
+		if _, err := s.ReleaseAddress(ctx, held); err != nil {
 			if errors.Is(err, store.ErrOwnerChanged) {
 				changed = append(changed, held.Addr.String())
 				continue

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
 	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
-	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // plugin holds what the commands need from the process environment.
@@ -111,14 +109,9 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 // what a command changed as the command itself reports it.
 func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session, *slog.Logger) error) error {
 	start := time.Now()
-	// skel checks the characters of CNI_CONTAINERID but not its length.
-	if len(args.ContainerID) > store.MaxNameLength {
-		return types.NewError(types.ErrInvalidEnvironmentVariables,
-			fmt.Sprintf("CNI_CONTAINERID is %d bytes long; the limit is %d", len(args.ContainerID), store.MaxNameLength), "")
-	}
 	conf, err := config.Load(args.StdinData, args.Args)
 	if err != nil {
-		return err
+		return ipam.AsCNIError(err)
 	}
 	log, closeLog := openLog(conf, p.stderr)
 	defer closeLog()
@@ -133,8 +126,13 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 		defer cancel()
 		return op(ctx, conf, s, log)
 	}()
-	logOutcome(log, err, time.Since(start))
-	return err
+	if err == nil {
+		logOutcome(log, nil, time.Since(start))
+		return nil
+	}
+	cniErr := ipam.AsCNIError(err)
+	logOutcome(log, cniErr, time.Since(start))
+	return cniErr
 }
 
 func (p *plugin) cmdDel(args *skel.CmdArgs) error {
@@ -170,9 +168,8 @@ func (p *plugin) cmdStatus(args *skel.CmdArgs) error {
 	err := p.withSession("STATUS", args, func(ctx context.Context, _ *config.Network, s *ipam.Session, _ *slog.Logger) error {
 		return s.Status(ctx)
 	})
-	var e *types.Error
-	if err == nil || (errors.As(err, &e) && (e.Code == types.ErrInvalidNetworkConfig || e.Code == ipam.CodeStatusUnavailable)) {
-		return err
+	if err == nil {
+		return nil
 	}
-	return types.NewError(ipam.CodeStatusUnavailable, err.Error(), "")
+	return ipam.AsStatusError(err)
 }

@@ -3,16 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// ErrOwnerChanged reports that an address was released, or handed to
-// someone else, after the caller read who held it: an operator's release
-// confirmed for one owner must never free another owner's address.
-var ErrOwnerChanged = errors.New("the address changed owner since it was read")
 
 // ReleaseAddress frees one address, provided it is still held exactly as
 // held was read (same create and modification revision), and returns the
@@ -26,13 +20,12 @@ var ErrOwnerChanged = errors.New("the address changed owner since it was read")
 // container may have by then. An address whose attachment is gone or is a
 // later one is freed alone. All of it commits or nothing does.
 func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*StoredAttachment, error) {
-	const attempts = 5
 	ipKey := n.keys.ip(held.Addr)
 	same := []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(ipKey), "=", held.CreateRevision),
 		clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision),
 	}
-	for attempt := 0; attempt < attempts; attempt++ {
+	for attempt := 0; attempt < changedAttempts; attempt++ {
 		var att *StoredAttachment
 		if held.ContainerID != "" {
 			var err error
@@ -78,7 +71,7 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		// Only the attachment changed (its container was DELeted and
 		// ADDed again between the reads): read it again.
 	}
-	return nil, fmt.Errorf("releasing %s in network %q: its attachment kept changing during %d attempts; nothing was released", held.Addr, n.name, attempts)
+	return nil, fmt.Errorf("releasing %s in network %q: its attachment %w during %d attempts; nothing was released", held.Addr, n.name, ErrKeptChanging, changedAttempts)
 }
 
 // dropAddress rewrites att without held's address, or deletes it when

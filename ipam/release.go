@@ -1,0 +1,95 @@
+package ipam
+
+import (
+	"context"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// Releasing addresses: CNI DEL and GC, and the operator's release and gc.
+// Each runs under the session's deadline and retry policy (bound, settle),
+// so that a leader election is ridden out the same way whichever frontend
+// asked. Every write is conditional on what was read, so a retry after an
+// attempt that committed unseen frees nothing twice.
+
+// Del releases every address of (containerID, ifName). Releasing an
+// attachment that does not exist succeeds, as CNI requires.
+func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
+	if err := store.CheckAttachment(containerID, ifName); err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return settle(ctx, func(ctx context.Context) error {
+		_, err := s.net.Release(ctx, containerID, ifName)
+		return err
+	})
+}
+
+// GC releases the attachments this node made that are not in keep. Other
+// nodes' attachments are never touched: a runtime knows only its own node's
+// containers. It returns the attachments released.
+func (s *Session) GC(ctx context.Context, keep []types.GCAttachment) ([]store.StoredAttachment, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	stale, err := s.StaleAttachments(ctx, s.node, keep)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ReleaseAttachments(ctx, stale); err != nil {
+		return nil, err
+	}
+	return stale, nil
+}
+
+// StaleAttachments lists node's attachments that are not in keep.
+func (s *Session) StaleAttachments(ctx context.Context, node string, keep []types.GCAttachment) ([]store.StoredAttachment, error) {
+	all, err := s.Attachments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	valid := make(map[types.GCAttachment]bool, len(keep))
+	for _, k := range keep {
+		valid[k] = true
+	}
+	var stale []store.StoredAttachment
+	for _, att := range all {
+		if att.Node == node && !valid[types.GCAttachment{ContainerID: att.ContainerID, IfName: att.IfName}] {
+			stale = append(stale, att)
+		}
+	}
+	return stale, nil
+}
+
+// ReleaseAttachments frees the given attachments, each only if unchanged
+// since it was read, and returns how many it freed. An attachment freed by
+// an attempt whose answer was lost counts as changed: nothing is freed
+// twice, but the count can then fall short.
+func (s *Session) ReleaseAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	released := 0
+	for start := 0; start < len(atts); start += store.ReleaseBatch {
+		batch := atts[start:min(start+store.ReleaseBatch, len(atts))]
+		err := settle(ctx, func(ctx context.Context) error {
+			n, err := s.net.ReleaseAttachments(ctx, batch)
+			released += n
+			return err
+		})
+		if err != nil {
+			return released, err
+		}
+	}
+	return released, nil
+}
+
+// ReleaseAddress frees one address, provided it is still held exactly as
+// held was read (store.ErrOwnerChanged otherwise), and returns the
+// attachment it belonged to as it was before, or nil.
+func (s *Session) ReleaseAddress(ctx context.Context, held store.StoredAllocation) (*store.StoredAttachment, error) {
+	return retried(ctx, s, func(ctx context.Context) (*store.StoredAttachment, error) {
+		return s.net.ReleaseAddress(ctx, held)
+	})
+}

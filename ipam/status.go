@@ -1,0 +1,68 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/etcd-cni/etcd-ipam/core"
+)
+
+// Usage is how full one range is.
+type Usage struct {
+	RangeSet, Range int
+	Capacity        uint64
+	Used            uint64
+}
+
+// Usage counts the allocated addresses of every range in one round trip.
+func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var segs []core.Segment
+	var usage []Usage
+	for i, set := range s.sets {
+		caps := s.core.RangeCapacities(set)
+		for j, r := range set {
+			segs = append(segs, core.Segment{Range: j, From: r.RangeStart, To: r.RangeEnd})
+			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j]})
+		}
+	}
+	counts, err := s.net.CountTaken(ctx, segs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range usage {
+		usage[i].Used = uint64(counts[i])
+	}
+	return usage, nil
+}
+
+// Status reports whether the network can serve an ADD: etcd answers and
+// every range set has a free address (an ADD needs one from each).
+func (s *Session) Status(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.net.Ping(ctx); err != nil {
+		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %v", s.name, err),
+			Hint: "check that etcd is running and reachable at etcdURL", Err: err}
+	}
+	usage, err := s.Usage(ctx)
+	if err != nil {
+		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %v", s.name, err), Err: err}
+	}
+	hasFree := make([]bool, len(s.sets))
+	for _, u := range usage {
+		if u.Used < u.Capacity {
+			hasFree[u.RangeSet] = true
+		}
+	}
+	for i := range s.sets {
+		if !hasFree[i] {
+			return &UnavailableError{
+				Msg:  fmt.Sprintf("network %q cannot serve ADD: range set %d (%s) has no free address", s.name, i, s.sets[i]),
+				Hint: "release unused addresses or add a range to the range set",
+			}
+		}
+	}
+	return nil
+}
