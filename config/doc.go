@@ -1,7 +1,7 @@
 // Package config is the plugin's one configuration loader: it turns the
 // network configuration a runtime passes on stdin, plus CNI_ARGS, into a
-// typed Network, and reports bad input as CNI errors (code 6 for JSON that
-// does not parse, code 7 for a configuration that parses but is wrong).
+// typed Network, and reports bad input as an *Error whose Kind says what
+// is wrong (ipam.AsCNIError turns it into the CNI code a runtime sees).
 //
 // It reads no files and contacts nothing: Load works only on the bytes it
 // is given, and Network.Node reads only the environment through the getenv

@@ -6,20 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/containernetworking/cni/pkg/types"
 )
 
-// CheckJSON returns a code-6 CNI error that says where data stops being
+// CheckJSON returns an Undecodable *Error that says where data stops being
 // JSON, or nil. The plugin runs it before anything else reads stdin, so
 // that a typo is reported with its line and column.
 func CheckJSON(data []byte) error {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
-		return types.NewError(types.ErrDecodingFailure, "the network configuration is not valid JSON: "+describeJSONError(data, err), "")
+		return undecodable("the network configuration is not valid JSON: " + describeJSONError(data, err))
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return types.NewError(types.ErrDecodingFailure, "the network configuration must be a JSON object ({...})", "")
+		return undecodable("the network configuration must be a JSON object ({...})")
 	}
 	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"path/filepath"
 
-	"github.com/containernetworking/cni/pkg/types"
-
 	"github.com/etcd-cni/etcd-ipam/core"
 )
 
@@ -18,7 +16,7 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	}
 	var n netConf
 	if err := json.Unmarshal(stdin, &n); err != nil {
-		return nil, types.NewError(types.ErrDecodingFailure, "cannot decode the network configuration: "+describeJSONError(stdin, err), "")
+		return nil, undecodable("cannot decode the network configuration: " + describeJSONError(stdin, err))
 	}
 	if n.IPAM == nil {
 		return nil, invalid(`the network configuration has no "ipam" object; add "ipam": {"type": "etcd", ...}`)
@@ -81,8 +79,8 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 	if cniArgs != "" {
 		ips, err := parseCNIArgs(cniArgs)
 		if err != nil {
-			return nil, types.NewError(types.ErrInvalidEnvironmentVariables,
-				fmt.Sprintf("CNI_ARGS %q: %v", cniArgs, err), "write CNI_ARGS as K=V;K2=V2, e.g. IgnoreUnknown=1;IP=203.0.113.7")
+			return nil, &Error{Kind: BadEnvironment, Msg: fmt.Sprintf("CNI_ARGS %q: %v", cniArgs, err),
+				Hint: "write CNI_ARGS as K=V;K2=V2, e.g. IgnoreUnknown=1;IP=203.0.113.7"}
 		}
 		raw = append(raw, ips...)
 	}

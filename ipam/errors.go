@@ -9,6 +9,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/etcd-cni/etcd-ipam/config"
 )
 
 // Plugin-specific CNI error codes (the CNI spec reserves 100 and above for
@@ -26,7 +28,8 @@ const (
 )
 
 // AsCNIError is the one place that maps an error to a CNI error code.
-// Errors that already carry a code keep it; etcd's transient failures
+// Errors that already carry a code keep it; bad input from package config
+// gets the code of its kind (4, 6 or 7); etcd's transient failures
 // become code 11 so that the runtime retries; authentication failures
 // become code 7 because retrying cannot fix them.
 func AsCNIError(err error) *types.Error {
@@ -37,6 +40,10 @@ func AsCNIError(err error) *types.Error {
 	if errors.As(err, &cniErr) {
 		return cniErr
 	}
+	var confErr *config.Error
+	if errors.As(err, &confErr) {
+		return types.NewError(configCode(confErr.Kind), confErr.Msg, confErr.Hint)
+	}
 	switch {
 	case isTransient(err):
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("etcd is unreachable or too slow: %v", err),
@@ -46,6 +53,17 @@ func AsCNIError(err error) *types.Error {
 			"check etcdUsername, etcdPassword and the etcd role's permissions on /etcd-cni/networks/")
 	}
 	return types.NewError(types.ErrIOFailure, err.Error(), "")
+}
+
+// configCode is the CNI code of a kind of bad input.
+func configCode(k config.Kind) uint {
+	switch k {
+	case config.Undecodable:
+		return types.ErrDecodingFailure
+	case config.BadEnvironment:
+		return types.ErrInvalidEnvironmentVariables
+	}
+	return types.ErrInvalidNetworkConfig
 }
 
 // isAccessDenied reports etcd refusing who we are or what we asked for.

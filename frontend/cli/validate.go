@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/containernetworking/cni/pkg/types"
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/config"
@@ -81,10 +80,12 @@ func runValidate(c *cli.Context) error {
 func validate(c *cli.Context, data []byte) validateReport {
 	report := validateReport{Problems: []problem{}}
 	fail := func(err error) {
+		// The loader's own text, without context added on the way, is
+		// what the plugin would report.
 		msg := err.Error()
-		var cniErr *types.Error
-		if errors.As(err, &cniErr) {
-			msg = cniErr.Error()
+		var confErr *config.Error
+		if errors.As(err, &confErr) {
+			msg = confErr.Error()
 		}
 		report.Problems = append(report.Problems, problem{Message: msg})
 	}

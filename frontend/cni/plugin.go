@@ -67,7 +67,7 @@ func (p *plugin) core(conf *config.Network) (hosts.Core, io.Closer, error) {
 	}
 	host, release, err := hostsel.Open(conf.Core, dir)
 	if err != nil {
-		return nil, nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("ipam \"core\": %v", err), "")
+		return nil, nil, &config.Error{Kind: config.Invalid, Msg: fmt.Sprintf("ipam \"core\": %v", err)}
 	}
 	return host, release, nil
 }
@@ -78,7 +78,7 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 		if conf.ResolvConf != "" {
 			dns, err := parseResolvConf(conf.ResolvConf)
 			if err != nil {
-				return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix or remove ipam \"resolvConf\"")
+				return ipam.AsCNIError(&config.Error{Kind: config.Invalid, Msg: err.Error(), Hint: "fix or remove ipam \"resolvConf\""})
 			}
 			result.DNS = dns
 		}
@@ -118,7 +118,7 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 	}
 	conf, err := config.Load(args.StdinData, args.Args)
 	if err != nil {
-		return err
+		return ipam.AsCNIError(err)
 	}
 	log, closeLog := openLog(conf, p.stderr)
 	defer closeLog()
@@ -126,7 +126,7 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 	err = func() error {
 		s, done, err := p.open(conf, log)
 		if err != nil {
-			return err
+			return ipam.AsCNIError(err)
 		}
 		defer done()
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
