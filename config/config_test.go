@@ -388,6 +388,9 @@ func TestLoadCore(t *testing.T) {
 	for _, core := range []string{"jit", "Native", "WASM", " native"} {
 		_, err := Load([]byte(conf(`, "core": "`+core+`"`, "")), "")
 		expectError(t, "core "+core, err, Invalid, `"core"`, core, `"native"`)
+		if want := fmt.Sprintf(`ipam "core" is %q; use "native" (the default) or "wasm"`, core); err != nil && err.Error() != want {
+			t.Errorf("core %q: message %q, want %q", core, err, want)
+		}
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 
 	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts"
 )
 
 // Load parses the network configuration and CNI_ARGS.
@@ -40,12 +42,11 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	if err := checkLogging(net); err != nil {
 		return nil, err
 	}
-	switch net.Core {
-	case "", "native":
-		net.Core = "native"
-	case "wasm":
-	default:
-		return nil, invalid(fmt.Sprintf(`ipam "core" is %q; use "native" (the default) or "wasm"`, ipam.Core))
+	if net.Core == "" {
+		net.Core = hosts.Native
+	}
+	if hosts.CheckCoreName(net.Core) != nil {
+		return nil, invalid(fmt.Sprintf(`ipam "core" is %q; use %s`, ipam.Core, coreChoices()))
 	}
 	if net.WasmCacheDir != "" && !filepath.IsAbs(net.WasmCacheDir) {
 		// A plugin's working directory is the runtime's, not the admin's.
@@ -97,4 +98,18 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 		addrs = append(addrs, a)
 	}
 	return addrs, nil
+}
+
+// coreChoices lists the core names for a message, as written in JSON,
+// marking the default: `"native" (the default) or "wasm"`.
+func coreChoices() string {
+	var names []string
+	for _, n := range hosts.CoreNames() {
+		q := fmt.Sprintf("%q", n)
+		if n == hosts.Native {
+			q += " (the default)"
+		}
+		names = append(names, q)
+	}
+	return strings.Join(names, " or ")
 }

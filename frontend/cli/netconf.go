@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -232,8 +231,8 @@ func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, erro
 
 // checkCoreFlag rejects a --core that names no host, as a usage error.
 func checkCoreFlag(c *cli.Context) error {
-	if name := c.String(flagCore); c.IsSet(flagCore) && !slices.Contains(hostsel.Names(), name) {
-		return usageErrorf("--core %q: use %s", name, strings.Join(hostsel.Names(), " or "))
+	if name := c.String(flagCore); c.IsSet(flagCore) && hosts.CheckCoreName(name) != nil {
+		return usageErrorf("--core %q: use %s", name, strings.Join(hosts.CoreNames(), " or "))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts"
 )
 
 // validateCommand checks a configuration without contacting etcd and
@@ -122,7 +123,7 @@ func validate(c *cli.Context, data []byte) validateReport {
 	if readable {
 		// Range rules are the core's, the same in every host.
 		if conf == nil {
-			conf = &config.Network{Core: "native"}
+			conf = &config.Network{Core: hosts.Native}
 		}
 		host, closer, err := coreHost(c, conf)
 		if err != nil {
