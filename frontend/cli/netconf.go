@@ -13,7 +13,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
-	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
@@ -218,11 +217,7 @@ func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, erro
 		}
 		name = c.String(flagCore)
 	}
-	dir := conf.WasmCacheDir
-	if dir == "" {
-		dir = wasm.DefaultCacheDir(os.Getenv)
-	}
-	host, closer, err := hostsel.Open(name, dir)
+	host, closer, err := hostsel.Open(name, conf.WasmCacheDir, os.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}

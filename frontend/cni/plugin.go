@@ -17,7 +17,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
-	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -59,13 +58,9 @@ func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, 
 
 // core starts the configured host of the allocation core; close the
 // returned Closer when the invocation ends. The wasm host's compiled code
-// is cached in ipam "wasmCacheDir", else wasm.DefaultCacheDir.
+// is cached in ipam "wasmCacheDir", else where hostsel.Open defaults to.
 func (p *plugin) core(conf *config.Network) (hosts.Core, io.Closer, error) {
-	dir := conf.WasmCacheDir
-	if dir == "" {
-		dir = wasm.DefaultCacheDir(p.getenv)
-	}
-	host, release, err := hostsel.Open(conf.Core, dir)
+	host, release, err := hostsel.Open(conf.Core, conf.WasmCacheDir, p.getenv)
 	if err != nil {
 		return nil, nil, &config.Error{Kind: config.Invalid, Msg: fmt.Sprintf("ipam \"core\": %v", err)}
 	}

@@ -14,10 +14,11 @@ import (
 
 // Open starts the named host; the empty name means hosts.Native, and a name
 // not in hosts.CoreNames is a *hosts.UnknownCoreError. cacheDir is where
-// the wasm host keeps compiled code between processes ("" for memory only;
-// wasm.DefaultCacheDir gives the usual place); native ignores it. Close the
-// returned Closer when done with the host.
-func Open(name, cacheDir string) (hosts.Core, io.Closer, error) {
+// the wasm host keeps compiled code between processes; empty means
+// wasm.DefaultCacheDir(getenv), so that no frontend needs to know the
+// default. Native ignores both. Close the returned Closer when done with
+// the host.
+func Open(name, cacheDir string, getenv func(string) string) (hosts.Core, io.Closer, error) {
 	if name == "" {
 		name = hosts.Native
 	}
@@ -28,6 +29,9 @@ func Open(name, cacheDir string) (hosts.Core, io.Closer, error) {
 	case hosts.Native:
 		return native.New(), nopCloser{}, nil
 	case hosts.Wasm:
+		if cacheDir == "" {
+			cacheDir = wasm.DefaultCacheDir(getenv)
+		}
 		h, err := wasm.New(wasm.Options{CacheDir: cacheDir})
 		if err != nil {
 			return nil, nil, fmt.Errorf("starting the WebAssembly core: %w", err)
