@@ -11,6 +11,9 @@ import (
 	"github.com/etcd-cni/etcd-ipam/hosts"
 )
 
+// noIPAM is the message for a configuration without an "ipam" object.
+const noIPAM = `the network configuration has no "ipam" object; add "ipam": {"type": "etcd", ...}`
+
 // Load parses the network configuration and CNI_ARGS.
 func Load(stdin []byte, cniArgs string) (*Network, error) {
 	if err := CheckJSON(stdin); err != nil {
@@ -21,7 +24,7 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		return nil, undecodable("cannot decode the network configuration: " + describeJSONError(stdin, err))
 	}
 	if n.IPAM == nil {
-		return nil, invalid(`the network configuration has no "ipam" object; add "ipam": {"type": "etcd", ...}`)
+		return nil, invalid(noIPAM)
 	}
 	if n.Name == "" {
 		return nil, invalid(`the network configuration has no "name"; every network needs one`)
@@ -59,13 +62,9 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	}
 	net.Requested = requested
 
-	net.RangeSets = append(net.RangeSets, n.RuntimeConfig.IPRanges...)
-	if ipam.Subnet != "" {
-		net.RangeSets = append(net.RangeSets, []core.RangeSpec{{
-			Subnet: ipam.Subnet, RangeStart: ipam.RangeStart, RangeEnd: ipam.RangeEnd, Gateway: ipam.Gateway,
-		}})
-	}
-	net.RangeSets = append(net.RangeSets, ipam.Ranges...)
+	net.RangeSets = orderRangeSets(n.RuntimeConfig.IPRanges, core.RangeSpec{
+		Subnet: ipam.Subnet, RangeStart: ipam.RangeStart, RangeEnd: ipam.RangeEnd, Gateway: ipam.Gateway,
+	}, ipam.Ranges)
 
 	etcd, err := loadEtcd(ipam.Etcd)
 	if err != nil {
