@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/cni/pkg/types"
 )
 
 // conf builds a network configuration with the given ipam body after
@@ -23,11 +21,11 @@ func withEtcd(body string) string {
 	return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "net", "ipam": {"type": "etcd", "etcdConfig": {%s}, "ranges": [[{"subnet": "192.0.2.0/24"}]]}}`, body)
 }
 
-// codeOf returns the CNI code of err, or 0 when err is not a *types.Error.
-func codeOf(err error) uint {
-	var e *types.Error
+// kindOf returns the Kind of err, or 0 when err is not an *Error.
+func kindOf(err error) Kind {
+	var e *Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.Kind
 	}
 	return 0
 }
@@ -40,21 +38,21 @@ func expect[T comparable](t *testing.T, what string, got, want T) {
 	}
 }
 
-// expectError reports unless err is a CNI error with code whose message or
-// details contain every mention.
-func expectError(t *testing.T, what string, err error, code uint, mentions ...string) {
+// expectError reports unless err is an *Error of kind whose message or
+// hint contain every mention.
+func expectError(t *testing.T, what string, err error, kind Kind, mentions ...string) {
 	t.Helper()
-	var e *types.Error
+	var e *Error
 	if !errors.As(err, &e) {
-		t.Errorf("%s: error %v (%T), want a *types.Error with code %d", what, err, err, code)
+		t.Errorf("%s: error %v (%T), want an *Error of kind %d", what, err, err, kind)
 		return
 	}
-	if e.Code != code {
-		t.Errorf("%s: code %d (%s), want %d", what, e.Code, e.Msg, code)
+	if e.Kind != kind {
+		t.Errorf("%s: kind %d (%s), want %d", what, e.Kind, e.Msg, kind)
 	}
 	for _, m := range mentions {
-		if !strings.Contains(e.Msg+" "+e.Details, m) {
-			t.Errorf("%s: message %q (details %q) does not mention %q", what, e.Msg, e.Details, m)
+		if !strings.Contains(e.Msg+" "+e.Hint, m) {
+			t.Errorf("%s: message %q (hint %q) does not mention %q", what, e.Msg, e.Hint, m)
 		}
 	}
 }
@@ -259,33 +257,33 @@ func TestLoadRequestedAddresses(t *testing.T) {
 	}
 }
 
-// TestLoadRejectsRequestedAddresses: malformed CNI_ARGS are code 4 (as
-// CNI defines it), a value that is not an address is code 7.
+// TestLoadRejectsRequestedAddresses: malformed CNI_ARGS are BadEnvironment (CNI
+// code 4), a value that is not an address is Invalid (code 7).
 func TestLoadRejectsRequestedAddresses(t *testing.T) {
 	for _, tc := range []struct {
 		name, args, top string
-		code            uint
+		kind            Kind
 		mention         string
 	}{
-		{"pair without =", "IP", "", 4, `invalid pair "IP"`},
-		{"two = in a pair", "IP=192.0.2.1=2", "", 4, "invalid pair"},
-		{"trailing ;", "IP=192.0.2.1;", "", 4, `invalid pair ""`},
-		{"only ;", ";", "", 4, "invalid pair"},
-		{"pair without = despite IgnoreUnknown", "IgnoreUnknown=1;X", "", 4, `invalid pair "X"`},
-		{"unknown key", "FOO=bar", "", 4, "IgnoreUnknown"},
-		{"unknown key, IgnoreUnknown=0", "IgnoreUnknown=0;FOO=1", "", 4, "FOO=1"},
-		{"unknown key, IgnoreUnknown=false", "FOO=1;IgnoreUnknown=false", "", 4, "FOO=1"},
-		{"IgnoreUnknown not a boolean", "IgnoreUnknown=maybe;FOO=1", "", 4, "IgnoreUnknown"},
-		{"empty key", "=x", "", 4, "unknown arguments"},
-		{"key case matters", "Ip=192.0.2.1", "", 4, "Ip=192.0.2.1"},
-		{"IP not an address", "IP=300.1.1.1", "", 7, "300.1.1.1"},
-		{"IP with a zone", "IP=fe80::1%eth0", "", 7, "zone"},
-		{"IP CIDR not a CIDR", "IP=192.0.2.1/99", "", 7, "192.0.2.1/99"},
-		{"args.cni.ips not an address", "", `"args": {"cni": {"ips": ["nope"]}},`, 7, "nope"},
-		{"runtimeConfig.ips not an address", "", `"runtimeConfig": {"ips": ["1.2.3"]},`, 7, "1.2.3"},
+		{"pair without =", "IP", "", BadEnvironment, `invalid pair "IP"`},
+		{"two = in a pair", "IP=192.0.2.1=2", "", BadEnvironment, "invalid pair"},
+		{"trailing ;", "IP=192.0.2.1;", "", BadEnvironment, `invalid pair ""`},
+		{"only ;", ";", "", BadEnvironment, "invalid pair"},
+		{"pair without = despite IgnoreUnknown", "IgnoreUnknown=1;X", "", BadEnvironment, `invalid pair "X"`},
+		{"unknown key", "FOO=bar", "", BadEnvironment, "IgnoreUnknown"},
+		{"unknown key, IgnoreUnknown=0", "IgnoreUnknown=0;FOO=1", "", BadEnvironment, "FOO=1"},
+		{"unknown key, IgnoreUnknown=false", "FOO=1;IgnoreUnknown=false", "", BadEnvironment, "FOO=1"},
+		{"IgnoreUnknown not a boolean", "IgnoreUnknown=maybe;FOO=1", "", BadEnvironment, "IgnoreUnknown"},
+		{"empty key", "=x", "", BadEnvironment, "unknown arguments"},
+		{"key case matters", "Ip=192.0.2.1", "", BadEnvironment, "Ip=192.0.2.1"},
+		{"IP not an address", "IP=300.1.1.1", "", Invalid, "300.1.1.1"},
+		{"IP with a zone", "IP=fe80::1%eth0", "", Invalid, "zone"},
+		{"IP CIDR not a CIDR", "IP=192.0.2.1/99", "", Invalid, "192.0.2.1/99"},
+		{"args.cni.ips not an address", "", `"args": {"cni": {"ips": ["nope"]}},`, Invalid, "nope"},
+		{"runtimeConfig.ips not an address", "", `"runtimeConfig": {"ips": ["1.2.3"]},`, Invalid, "1.2.3"},
 	} {
 		_, err := Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, tc.top)), tc.args)
-		expectError(t, tc.name, err, tc.code, tc.mention)
+		expectError(t, tc.name, err, tc.kind, tc.mention)
 	}
 }
 
@@ -369,7 +367,7 @@ func TestLoadRejectsEtcdConfig(t *testing.T) {
 		{"URL that does not parse", `"etcdURL": "http://[::1"`, []string{"not a URL"}},
 	} {
 		_, err := Load([]byte(withEtcd(tc.body)), "")
-		expectError(t, tc.name, err, types.ErrInvalidNetworkConfig, tc.mentions...)
+		expectError(t, tc.name, err, Invalid, tc.mentions...)
 	}
 }
 
@@ -389,7 +387,10 @@ func TestLoadCore(t *testing.T) {
 	}
 	for _, core := range []string{"jit", "Native", "WASM", " native"} {
 		_, err := Load([]byte(conf(`, "core": "`+core+`"`, "")), "")
-		expectError(t, "core "+core, err, types.ErrInvalidNetworkConfig, `"core"`, core, `"native"`)
+		expectError(t, "core "+core, err, Invalid, `"core"`, core, `"native"`)
+		if want := fmt.Sprintf(`ipam "core" is %q; use "native" (the default) or "wasm"`, core); err != nil && err.Error() != want {
+			t.Errorf("core %q: message %q, want %q", core, err, want)
+		}
 	}
 }
 
@@ -402,48 +403,48 @@ var routeColumn = 1 + strings.Index(conf(`, "ranges": [[{"subnet": "192.0.2.0/24
 func TestLoadRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, stdin string
-		code        uint
+		kind        Kind
 		mentions    []string
 	}{
-		{"empty", "", 6, []string{"empty"}},
-		{"only whitespace", " \n\t", 6, []string{"not valid JSON"}},
-		{"broken JSON", `{"name": "x", "ipam": {"type": "etcd" "ranges": []}}`, 6, []string{"line 1, column 39", `near`, `"etcd" "ranges"`}},
-		{"error on the third line", "{\n  \"name\": \"x\",\n  \"ipam\": {,}\n}", 6, []string{"line 3, column 12"}},
-		{"unterminated", `{"name": "x", "ipam": {`, 6, []string{"line 1, column", "unexpected end"}},
-		{"trailing garbage", `{"name": "x"} x`, 6, []string{"line 1, column 15", "after top-level value"}},
-		{"array", `[1, 2]`, 6, []string{"JSON object"}},
-		{"number", `42`, 6, []string{"JSON object"}},
-		{"string", `"conf"`, 6, []string{"JSON object"}},
-		{"null", `null`, 6, []string{"JSON object"}},
-		{"ranges a string", conf(`, "ranges": "x"`, ""), 6, []string{"line 1, column", "ipam.ranges", `"ranges": "x"`}},
-		{"range set not a list", conf(`, "ranges": [{"subnet": "192.0.2.0/24"}]`, ""), 6, []string{"ipam.ranges", "line 1, column"}},
-		{"subnet a number", conf(`, "ranges": [[{"subnet": 5}]]`, ""), 6, []string{"ranges.subnet", "number", "line 1, column"}},
-		{"top-level subnet a number", conf(`, "subnet": 24`, ""), 6, []string{"ipam.subnet"}},
-		{"route dst not a CIDR", conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}, {"dst": "nowhere"}]`, ""), 6,
+		{"empty", "", Undecodable, []string{"empty"}},
+		{"only whitespace", " \n\t", Undecodable, []string{"not valid JSON"}},
+		{"broken JSON", `{"name": "x", "ipam": {"type": "etcd" "ranges": []}}`, Undecodable, []string{"line 1, column 39", `near`, `"etcd" "ranges"`}},
+		{"error on the third line", "{\n  \"name\": \"x\",\n  \"ipam\": {,}\n}", Undecodable, []string{"line 3, column 12"}},
+		{"unterminated", `{"name": "x", "ipam": {`, Undecodable, []string{"line 1, column", "unexpected end"}},
+		{"trailing garbage", `{"name": "x"} x`, Undecodable, []string{"line 1, column 15", "after top-level value"}},
+		{"array", `[1, 2]`, Undecodable, []string{"JSON object"}},
+		{"number", `42`, Undecodable, []string{"JSON object"}},
+		{"string", `"conf"`, Undecodable, []string{"JSON object"}},
+		{"null", `null`, Undecodable, []string{"JSON object"}},
+		{"ranges a string", conf(`, "ranges": "x"`, ""), Undecodable, []string{"line 1, column", "ipam.ranges", `"ranges": "x"`}},
+		{"range set not a list", conf(`, "ranges": [{"subnet": "192.0.2.0/24"}]`, ""), Undecodable, []string{"ipam.ranges", "line 1, column"}},
+		{"subnet a number", conf(`, "ranges": [[{"subnet": 5}]]`, ""), Undecodable, []string{"ranges.subnet", "number", "line 1, column"}},
+		{"top-level subnet a number", conf(`, "subnet": 24`, ""), Undecodable, []string{"ipam.subnet"}},
+		{"route dst not a CIDR", conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}, {"dst": "nowhere"}]`, ""), Undecodable,
 			[]string{`"routes"`, "nowhere", fmt.Sprintf("line 1, column %d", routeColumn), `{"dst": "n`}},
-		{"route dst not a CIDR on line 3", "{\"cniVersion\": \"1.0.0\", \"name\": \"n\",\n \"ipam\": {\"type\": \"etcd\", \"etcdConfig\": {\"etcdURL\": \"http://a:1\"},\n  \"routes\": [{\"dst\": \"10.0.0.1\"}]}}", 6,
+		{"route dst not a CIDR on line 3", "{\"cniVersion\": \"1.0.0\", \"name\": \"n\",\n \"ipam\": {\"type\": \"etcd\", \"etcdConfig\": {\"etcdURL\": \"http://a:1\"},\n  \"routes\": [{\"dst\": \"10.0.0.1\"}]}}", Undecodable,
 			[]string{`"routes"`, "line 3, column 14", "10.0.0.1"}},
-		{"route gw not an address", conf(`, "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]`, ""), 6, []string{`"routes"`, "router"}},
-		{"route dst a number", conf(`, "routes": [{"dst": 5}]`, ""), 6, []string{`"routes"`, "line 1, column"}},
-		{"routes an object", conf(`, "routes": {"dst": "0.0.0.0/0"}`, ""), 6, []string{"ipam.routes"}},
-		{"name a number", `{"cniVersion": "1.0.0", "name": 5, "ipam": {}}`, 6, []string{"name", "number"}},
-		{"ipam a list", `{"cniVersion": "1.0.0", "name": "n", "ipam": []}`, 6, []string{"ipam"}},
-		{"etcdConfig a string", conf(`, "etcdConfig": "http://a:1"`, ""), 6, []string{"etcdConfig"}},
-		{"etcdURL a list", conf(`, "etcdConfig": {"etcdURL": ["http://a:1"]}`, ""), 6, []string{"etcdURL"}},
-		{"nodeName a number", conf(`, "nodeName": 7`, ""), 6, []string{"nodeName"}},
-		{"runtimeConfig.ips a number", conf("", `"runtimeConfig": {"ips": 5},`), 6, []string{"runtimeConfig.ips"}},
-		{"ipRanges a string", conf("", `"runtimeConfig": {"ipRanges": "x"},`), 6, []string{"runtimeConfig.ipRanges"}},
-		{"args.cni.ips a string", conf("", `"args": {"cni": {"ips": "192.0.2.1"}},`), 6, []string{"args.cni.ips"}},
-		{"valid-attachments a number", conf("", `"cni.dev/valid-attachments": 5,`), 6, []string{"valid-attachments"}},
-		{"no ipam", `{"cniVersion": "1.0.0", "name": "n"}`, 7, []string{`"ipam"`}},
-		{"ipam null", `{"cniVersion": "1.0.0", "name": "n", "ipam": null}`, 7, []string{`"ipam"`}},
-		{"no name", `{"cniVersion": "1.0.0", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, 7, []string{`"name"`}},
-		{"empty name", `{"cniVersion": "1.0.0", "name": "", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, 7, []string{`"name"`}},
-		{"no etcdConfig", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd"}}`, 7, []string{"etcdConfig"}},
-		{"etcdConfig null", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd", "etcdConfig": null}}`, 7, []string{"etcdConfig"}},
+		{"route gw not an address", conf(`, "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]`, ""), Undecodable, []string{`"routes"`, "router"}},
+		{"route dst a number", conf(`, "routes": [{"dst": 5}]`, ""), Undecodable, []string{`"routes"`, "line 1, column"}},
+		{"routes an object", conf(`, "routes": {"dst": "0.0.0.0/0"}`, ""), Undecodable, []string{"ipam.routes"}},
+		{"name a number", `{"cniVersion": "1.0.0", "name": 5, "ipam": {}}`, Undecodable, []string{"name", "number"}},
+		{"ipam a list", `{"cniVersion": "1.0.0", "name": "n", "ipam": []}`, Undecodable, []string{"ipam"}},
+		{"etcdConfig a string", conf(`, "etcdConfig": "http://a:1"`, ""), Undecodable, []string{"etcdConfig"}},
+		{"etcdURL a list", conf(`, "etcdConfig": {"etcdURL": ["http://a:1"]}`, ""), Undecodable, []string{"etcdURL"}},
+		{"nodeName a number", conf(`, "nodeName": 7`, ""), Undecodable, []string{"nodeName"}},
+		{"runtimeConfig.ips a number", conf("", `"runtimeConfig": {"ips": 5},`), Undecodable, []string{"runtimeConfig.ips"}},
+		{"ipRanges a string", conf("", `"runtimeConfig": {"ipRanges": "x"},`), Undecodable, []string{"runtimeConfig.ipRanges"}},
+		{"args.cni.ips a string", conf("", `"args": {"cni": {"ips": "192.0.2.1"}},`), Undecodable, []string{"args.cni.ips"}},
+		{"valid-attachments a number", conf("", `"cni.dev/valid-attachments": 5,`), Undecodable, []string{"valid-attachments"}},
+		{"no ipam", `{"cniVersion": "1.0.0", "name": "n"}`, Invalid, []string{`"ipam"`}},
+		{"ipam null", `{"cniVersion": "1.0.0", "name": "n", "ipam": null}`, Invalid, []string{`"ipam"`}},
+		{"no name", `{"cniVersion": "1.0.0", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, Invalid, []string{`"name"`}},
+		{"empty name", `{"cniVersion": "1.0.0", "name": "", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://a:1"}}}`, Invalid, []string{`"name"`}},
+		{"no etcdConfig", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd"}}`, Invalid, []string{"etcdConfig"}},
+		{"etcdConfig null", `{"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "etcd", "etcdConfig": null}}`, Invalid, []string{"etcdConfig"}},
 	} {
 		_, err := Load([]byte(tc.stdin), "")
-		expectError(t, tc.name, err, tc.code, tc.mentions...)
+		expectError(t, tc.name, err, tc.kind, tc.mentions...)
 	}
 }
 
@@ -451,35 +452,35 @@ func TestLoadRejects(t *testing.T) {
 func TestConfigCheckJSON(t *testing.T) {
 	for _, tc := range []struct {
 		name, stdin string
-		code        uint
+		kind        Kind
 		mention     string
 	}{
 		{"object", `{"name": "n"}`, 0, ""},
 		{"empty object", `{}`, 0, ""},
 		{"object with spaces around", " \n{}\n ", 0, ""},
 		{"non-UTF-8 inside a string", "{\"name\": \"n\xff\"}", 0, ""},
-		{"empty", "", 6, "empty"},
-		{"broken", `{"a": }`, 6, "line 1, column 7"},
-		{"two objects", `{} {}`, 6, "after top-level value"},
-		{"array", `[]`, 6, "JSON object"},
-		{"number", `1`, 6, "JSON object"},
-		{"true", `true`, 6, "JSON object"},
-		{"null", `null`, 6, "JSON object"},
-		{"non-UTF-8 outside a string", "{\"a\": 1}\xff", 6, "line 1, column"},
+		{"empty", "", Undecodable, "empty"},
+		{"broken", `{"a": }`, Undecodable, "line 1, column 7"},
+		{"two objects", `{} {}`, Undecodable, "after top-level value"},
+		{"array", `[]`, Undecodable, "JSON object"},
+		{"number", `1`, Undecodable, "JSON object"},
+		{"true", `true`, Undecodable, "JSON object"},
+		{"null", `null`, Undecodable, "JSON object"},
+		{"non-UTF-8 outside a string", "{\"a\": 1}\xff", Undecodable, "line 1, column"},
 	} {
 		err := CheckJSON([]byte(tc.stdin))
-		if tc.code == 0 {
+		if tc.kind == 0 {
 			if err != nil {
 				t.Errorf("%s: %v, want no error", tc.name, err)
 			}
 			continue
 		}
-		expectError(t, tc.name, err, tc.code, tc.mention)
+		expectError(t, tc.name, err, tc.kind, tc.mention)
 	}
 }
 
 // FuzzLoad feeds arbitrary configurations and CNI_ARGS: Load must never
-// panic, every error must be a CNI error with a code a user can act on,
+// panic, every error must be an *Error of a kind a user can act on,
 // and a configuration it accepts must be usable.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "IP=192.0.2.5")
@@ -494,10 +495,10 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stdin []byte, args string) {
 		n, err := Load(stdin, args)
 		if err != nil {
-			switch codeOf(err) {
-			case types.ErrInvalidEnvironmentVariables, types.ErrDecodingFailure, types.ErrInvalidNetworkConfig:
+			switch kindOf(err) {
+			case BadEnvironment, Undecodable, Invalid:
 			default:
-				t.Fatalf("Load error %v (%T) has no CNI code 4, 6 or 7", err, err)
+				t.Fatalf("Load error %v (%T) is not an *Error of a known kind", err, err)
 			}
 			return
 		}

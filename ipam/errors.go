@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -33,7 +34,8 @@ const (
 
 // AsCNIError is the one place that maps an error to a CNI error code. Every
 // package returns typed errors (or wraps them); only here do they become
-// codes: configuration problems 7 (retrying cannot fix them), etcd's
+// codes: bad input from package config the code of its kind (4, 6 or 7),
+// other configuration problems 7 (retrying cannot fix them), etcd's
 // transient failures 11 (so that the runtime retries), and anything
 // unexpected 5.
 func AsCNIError(err error) *types.Error {
@@ -51,10 +53,13 @@ func AsCNIError(err error) *types.Error {
 		nameErr      *store.NameError
 		rangeErr     *core.ConfigError
 		dialErr      *store.DialError
+		confErr      *config.Error
 	)
 	switch {
 	case errors.As(err, &cniErr):
 		return cniErr
+	case errors.As(err, &confErr):
+		return types.NewError(configCode(confErr.Kind), confErr.Msg, confErr.Hint)
 	case errors.As(err, &exhaustedErr):
 		return types.NewError(CodeExhausted, exhaustedErr.Error(),
 			"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")
@@ -202,4 +207,16 @@ func Explain(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w; %s", err, e.Details)
+}
+
+// configCode is the CNI code of each kind of bad input that package config
+// reports.
+func configCode(k config.Kind) uint {
+	switch k {
+	case config.Undecodable:
+		return types.ErrDecodingFailure
+	case config.BadEnvironment:
+		return types.ErrInvalidEnvironmentVariables
+	}
+	return types.ErrInvalidNetworkConfig
 }

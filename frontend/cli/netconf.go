@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -14,7 +13,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
-	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
@@ -219,11 +217,7 @@ func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, erro
 		}
 		name = c.String(flagCore)
 	}
-	dir := conf.WasmCacheDir
-	if dir == "" {
-		dir = wasm.DefaultCacheDir(os.Getenv)
-	}
-	host, closer, err := hostsel.Open(name, dir)
+	host, closer, err := hostsel.Open(name, conf.WasmCacheDir, os.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,8 +226,8 @@ func coreHost(c *cli.Context, conf *config.Network) (hosts.Core, io.Closer, erro
 
 // checkCoreFlag rejects a --core that names no host, as a usage error.
 func checkCoreFlag(c *cli.Context) error {
-	if name := c.String(flagCore); c.IsSet(flagCore) && !slices.Contains(hostsel.Names(), name) {
-		return usageErrorf("--core %q: use %s", name, strings.Join(hostsel.Names(), " or "))
+	if name := c.String(flagCore); c.IsSet(flagCore) && hosts.CheckCoreName(name) != nil {
+		return usageErrorf("--core %q: use %s", name, strings.Join(hosts.CoreNames(), " or "))
 	}
 	return nil
 }

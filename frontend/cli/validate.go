@@ -1,16 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/containernetworking/cni/pkg/types"
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/hosts"
 )
 
 // validateCommand checks a configuration without contacting etcd and
@@ -81,10 +80,12 @@ func runValidate(c *cli.Context) error {
 func validate(c *cli.Context, data []byte) validateReport {
 	report := validateReport{Problems: []problem{}}
 	fail := func(err error) {
+		// The loader's own text, without context added on the way, is
+		// what the plugin would report.
 		msg := err.Error()
-		var cniErr *types.Error
-		if errors.As(err, &cniErr) {
-			msg = cniErr.Error()
+		var confErr *config.Error
+		if errors.As(err, &confErr) {
+			msg = confErr.Error()
 		}
 		report.Problems = append(report.Problems, problem{Message: msg})
 	}
@@ -97,13 +98,13 @@ func validate(c *cli.Context, data []byte) validateReport {
 		return report
 	}
 	var specs [][]core.RangeSpec
-	readable := true
+	var specsErr error // already reported by the loader's failure
 	conf, err := config.Load(data, "")
 	if err != nil {
 		// The loader stops at its first problem, which is never about
 		// ranges (it leaves those to the core): check them as well.
 		fail(err)
-		specs, readable = rangeSpecs(data)
+		specs, specsErr = config.ReadRangeSets(data)
 	} else {
 		report.Network = conf.Name
 		specs = conf.RangeSets
@@ -118,10 +119,10 @@ func validate(c *cli.Context, data []byte) validateReport {
 			}
 		}
 	}
-	if readable {
+	if specsErr == nil {
 		// Range rules are the core's, the same in every host.
 		if conf == nil {
-			conf = &config.Network{Core: "native"}
+			conf = &config.Network{Core: hosts.Native}
 		}
 		host, closer, err := coreHost(c, conf)
 		if err != nil {
@@ -143,28 +144,6 @@ func validate(c *cli.Context, data []byte) validateReport {
 	}
 	report.Valid = len(report.Problems) == 0
 	return report
-}
-
-// rangeSpecs reads the range sets of a configuration the loader rejected
-// for another reason, in the loader's order; false if they cannot be read.
-func rangeSpecs(data []byte) ([][]core.RangeSpec, bool) {
-	var n struct {
-		RuntimeConfig struct {
-			IPRanges [][]core.RangeSpec `json:"ipRanges"`
-		} `json:"runtimeConfig"`
-		IPAM *struct {
-			core.RangeSpec
-			Ranges [][]core.RangeSpec `json:"ranges"`
-		} `json:"ipam"`
-	}
-	if json.Unmarshal(data, &n) != nil || n.IPAM == nil {
-		return nil, false
-	}
-	specs := append([][]core.RangeSpec{}, n.RuntimeConfig.IPRanges...)
-	if n.IPAM.Subnet != "" {
-		specs = append(specs, []core.RangeSpec{n.IPAM.RangeSpec})
-	}
-	return append(specs, n.IPAM.Ranges...), true
 }
 
 // describeProblem is one line of validate's text output; the core's

@@ -23,6 +23,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/etcd-cni/etcd-ipam/config"
+	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
 // cniVersionPattern finds the cniVersion of a configuration that is not
@@ -48,7 +49,7 @@ func main() {
 	if cmd != "" && cmd != "VERSION" {
 		// skel would reject broken JSON too, but without saying where.
 		if err := config.CheckJSON(stdin); err != nil {
-			exitWithError(stdin, err.(*types.Error))
+			exitWithError(stdin, ipam.AsCNIError(err))
 		}
 	}
 	if err := replaceStdin(stdin); err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
-	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
@@ -57,15 +56,11 @@ func (p *plugin) open(conf *config.Network, log *slog.Logger) (_ *ipam.Session, 
 
 // core starts the configured host of the allocation core; close the
 // returned Closer when the invocation ends. The wasm host's compiled code
-// is cached in ipam "wasmCacheDir", else wasm.DefaultCacheDir.
+// is cached in ipam "wasmCacheDir", else where hostsel.Open defaults to.
 func (p *plugin) core(conf *config.Network) (hosts.Core, io.Closer, error) {
-	dir := conf.WasmCacheDir
-	if dir == "" {
-		dir = wasm.DefaultCacheDir(p.getenv)
-	}
-	host, release, err := hostsel.Open(conf.Core, dir)
+	host, release, err := hostsel.Open(conf.Core, conf.WasmCacheDir, p.getenv)
 	if err != nil {
-		return nil, nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("ipam \"core\": %v", err), "")
+		return nil, nil, &config.Error{Kind: config.Invalid, Msg: fmt.Sprintf("ipam \"core\": %v", err)}
 	}
 	return host, release, nil
 }
@@ -76,7 +71,7 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 		if conf.ResolvConf != "" {
 			dns, err := parseResolvConf(conf.ResolvConf)
 			if err != nil {
-				return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix or remove ipam \"resolvConf\"")
+				return &config.Error{Kind: config.Invalid, Msg: err.Error(), Hint: "fix or remove ipam \"resolvConf\""}
 			}
 			result.DNS = dns
 		}
@@ -116,6 +111,7 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 	log, closeLog := openLog(conf, p.stderr)
 	defer closeLog()
 	log = log.With("command", command, "network", conf.Name, "containerID", args.ContainerID, "ifName", args.IfName)
+	// Every error below is typed; AsCNIError gives it its code once, here.
 	err = func() error {
 		s, done, err := p.open(conf, log)
 		if err != nil {
