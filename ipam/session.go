@@ -87,7 +87,7 @@ func dialConfig(e config.Etcd) store.DialConfig {
 
 // CheckTLSFiles reports every TLS file of etcdConfig that cannot be read,
 // as the plugin checks them before connecting, without connecting.
-func CheckTLSFiles(e config.Etcd) error { return store.CheckTLSFiles(dialConfig(e)) }
+func CheckTLSFiles(e config.Etcd) []error { return store.CheckTLSFiles(dialConfig(e)) }
 
 // Close disconnects from etcd.
 func (s *Session) Close() error { return s.cli.Close() }

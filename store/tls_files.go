@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -21,10 +20,10 @@ func tlsFiles(cfg DialConfig) []struct{ key, path string } {
 }
 
 // CheckTLSFiles reports every TLS file of cfg that cannot be read, one
-// *TLSFileError each, joined; nil when all can (or cfg.TLS is off). The
-// plugin runs it before connecting, and etcd-ipam validate runs it
-// without connecting.
-func CheckTLSFiles(cfg DialConfig) error {
+// *TLSFileError each; none when all can (or cfg.TLS is off). Dial fails
+// on the first of them before connecting, and etcd-ipam validate lists
+// them all without connecting.
+func CheckTLSFiles(cfg DialConfig) []error {
 	if !cfg.TLS {
 		return nil
 	}
@@ -35,18 +34,14 @@ func CheckTLSFiles(cfg DialConfig) error {
 				Message: fmt.Sprintf("%s %q cannot be read: %v", f.key, f.path, err)})
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // loadTLSFiles checks cfg's TLS files and returns the client's TLS
 // configuration. Every failure is a *TLSFileError.
 func loadTLSFiles(cfg DialConfig, now time.Time) (*tls.Config, error) {
-	for _, f := range tlsFiles(cfg) {
-		if _, err := os.Stat(f.path); err != nil {
-			// The first unreadable file is enough to fail on.
-			return nil, &TLSFileError{Key: f.key, Path: f.path, Err: err,
-				Message: fmt.Sprintf("%s %q cannot be read: %v", f.key, f.path, err)}
-		}
+	if errs := CheckTLSFiles(cfg); len(errs) > 0 {
+		return nil, errs[0] // the first unreadable file is enough to fail on
 	}
 	info := transport.TLSInfo{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, TrustedCAFile: cfg.CAFile}
 	tlsConfig, err := info.ClientConfig()

@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/hosts"
+	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
 // validateCommand checks a configuration without contacting etcd and
@@ -108,15 +108,8 @@ func validate(c *cli.Context, data []byte) validateReport {
 	} else {
 		report.Network = conf.Name
 		specs = conf.RangeSets
-		for _, f := range []struct{ key, path string }{
-			{"etcdCertFile", conf.Etcd.CertFile}, {"etcdKeyFile", conf.Etcd.KeyFile}, {"etcdTrustedCAFileFile", conf.Etcd.CAFile},
-		} {
-			if !conf.Etcd.Secure() || f.path == "" {
-				continue
-			}
-			if _, err := os.Stat(f.path); err != nil {
-				fail(fmt.Errorf("%s %q cannot be read: %w", f.key, f.path, err))
-			}
+		for _, err := range ipam.CheckTLSFiles(conf.Etcd) {
+			fail(err)
 		}
 	}
 	if specsErr == nil {
