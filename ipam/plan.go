@@ -29,7 +29,7 @@ type Plan struct {
 	// Usage is how full each range is before the planned ADDs.
 	Usage []Usage
 	// Racing lists the range sets whose round-robin position another
-	// node moved less than burstWindow ago: an ADD from this node right
+	// node moved less than BurstWindow ago: an ADD from this node right
 	// now would start its search at a spread-out spot instead of where
 	// the plan assumes. The plan holds once the network is quiet.
 	Racing []int

@@ -9,14 +9,14 @@ import (
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
-// burstWindow is how recently another node must have moved a range set's
+// BurstWindow is how recently another node must have moved a range set's
 // round-robin position for this ADD to assume that nodes are allocating on
 // the network at the same moment.
-const burstWindow = 2 * time.Second
+const BurstWindow = 2 * time.Second
 
 // searchStarts returns where each range set's search starts. Normally that
 // is the set's round-robin position, exactly as host-local. When another
-// node moved the position within burstWindow, or after this ADD lost a race
+// node moved the position within BurstWindow, or after this ADD lost a race
 // for an address, the search starts instead at a spot drawn from the
 // container ID, node and attempt, so that allocators racing on one network
 // spread over the pool instead of all trying the same next address. A
@@ -36,7 +36,7 @@ func (s *Session) searchStarts(positions []store.Position, containerID string, a
 }
 
 // racing reports whether another node moved position p within
-// burstWindow of now: nodes are allocating on the network at this moment.
+// BurstWindow of now: nodes are allocating on the network at this moment.
 func (s *Session) racing(p store.Position, now time.Time) bool {
-	return p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < burstWindow
+	return p.Node != "" && p.Node != s.node && now.Sub(p.At).Abs() < BurstWindow
 }

@@ -57,7 +57,7 @@ type planReport struct {
 	Failure *planFailure `json:"failure,omitempty"`
 	Ranges  []planRange  `json:"ranges"`
 	// Racing lists the range sets another node allocated from less than
-	// two seconds ago, when an ADD would not follow the plan's order.
+	// ipam.BurstWindow ago, when an ADD would not follow the plan's order.
 	Racing []int `json:"racing"`
 }
 
@@ -111,7 +111,7 @@ func runPlan(c *cli.Context) error {
 	}
 	report := describePlan(conf.Name, c.Bool("offline"), sets, plan)
 	for _, i := range report.Racing {
-		fmt.Fprintf(c.App.ErrWriter, "note: another node allocated from range set %d less than 2s ago; an ADD now would start at a spread-out spot, so this plan holds once the network is quiet\n", i)
+		fmt.Fprintf(c.App.ErrWriter, "note: another node allocated from range set %d less than %v ago; an ADD now would start at a spread-out spot, so this plan holds once the network is quiet\n", i, ipam.BurstWindow)
 	}
 	if c.Bool(flagJSON) {
 		return writeJSON(c.App.Writer, report)
