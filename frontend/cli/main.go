@@ -1,9 +1,12 @@
 // Command etcd-ipam is the command-line companion of the etcd CNI IPAM
 // plugin: it plans allocations without making them (plan), checks
 // configurations (validate), inspects a network (ls, usage), repairs it
-// (release, gc), runs a throwaway etcd for development (dev-etcd) and shows
-// the plugin at work end to end (demo). Every network command reads the
-// configuration a runtime passes the plugin, through the plugin's loader.
+// (release, gc), prints shell completion (completion), runs a throwaway etcd
+// for development (dev-etcd), shows the plugin at work end to end (demo),
+// measures it against host-local (bench) and installs it on a host
+// (install). Every network command reads the configuration a runtime passes
+// the plugin, through the plugin's loader, and works on etcd through
+// package ipam, as the plugin does.
 //
 // Each command lives in its own file as a constructor returning a
 // *cli.Command, listed once in newApp, so adding one touches nothing else.

@@ -4,8 +4,10 @@
 //
 //	go build -o etcd ./frontend/cni
 //
-// and install it into the runtime's CNI bin directory. This file only
-// wires CNI's protocol (package skel) to package ipam.
+// and install it into the runtime's CNI bin directory. This file reads
+// stdin and hands the commands to CNI's protocol (package skel); plugin.go
+// turns each command into a package ipam operation and its error into a
+// CNI error.
 package main
 
 import (
