@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "4d792117bcd42c41d30830c7978df61df7d94c8c3fe553928491545b33b2c92c"
-	moduleDigest        = "38cb9a1ff4a7eadbf03edbf5f0e757cbe0ab94bf2be3efd284cfc075b31a0bf7"
+	moduleSourcesDigest = "2dcf1438d3f1e7bcc7cb5ca336fa72cca2f67d789d496630caaad170e737d678"
+	moduleDigest        = "79f5d4d48cb0b24977a82525c8a6dc3220332368a84ab852e82db52c154bbf6f"
 	moduleGoVersion     = "go1.26.8"
 )

@@ -119,13 +119,7 @@ func checkRequested(n uint32) uint64 {
 func rangeCapacities(n uint32) uint64 {
 	r := args(n)
 	set := r.RangeSet()
-	return reply(r, func(w *abi.Writer) {
-		caps := make([]uint64, len(set))
-		for i, rng := range set {
-			caps[i] = rng.Capacity()
-		}
-		w.Uints(caps)
-	})
+	return reply(r, func(w *abi.Writer) { w.Uints(set.Capacities()) })
 }
 
 //go:wasmexport segment_capacity
