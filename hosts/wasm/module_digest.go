@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "2dcf1438d3f1e7bcc7cb5ca336fa72cca2f67d789d496630caaad170e737d678"
-	moduleDigest        = "79f5d4d48cb0b24977a82525c8a6dc3220332368a84ab852e82db52c154bbf6f"
+	moduleSourcesDigest = "c92178a412d072f07dbd28fd409288f50f7cfdacad0be9c3810d29beabc23f04"
+	moduleDigest        = "2b375fb7f7d724a468e1ec29bd1894a8cebce54646dedc32bd03a51980ffd385"
 	moduleGoVersion     = "go1.26.8"
 )
