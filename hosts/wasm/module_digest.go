@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "c92178a412d072f07dbd28fd409288f50f7cfdacad0be9c3810d29beabc23f04"
-	moduleDigest        = "2b375fb7f7d724a468e1ec29bd1894a8cebce54646dedc32bd03a51980ffd385"
+	moduleSourcesDigest = "2db33f74ec871b5273468f37103b0d5f2fc4bdfe25b630b4c389f2f8505e66b9"
+	moduleDigest        = "5080068abcf2de10920baf036f4a39f8b245802d0ed1ad01a5e1bb2019a8b0d0"
 	moduleGoVersion     = "go1.26.8"
 )

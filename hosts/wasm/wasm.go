@@ -335,11 +335,14 @@ func (h *Host) AssignRequested(sets []core.RangeSet, requested []netip.Addr) (pe
 	return perSet, unmatched
 }
 
-// CheckRequested implements hosts.Core; its error has the type and message
-// of the native one.
+// CheckRequested implements hosts.Core; its error is a
+// *core.RequestedError with the fields of the native one.
 func (h *Host) CheckRequested(set core.RangeSet, addr netip.Addr) (idx int, err error) {
 	h.call(abi.CheckRequested, func(w *abi.Writer) { w.RangeSet(set); w.Addr(addr) }, func(r *abi.Reader) {
-		idx, err = r.Int(), r.Error()
+		idx = r.Int()
+		if re := r.RequestedError(); re != nil {
+			err = re
+		}
 	})
 	return idx, err
 }

@@ -111,7 +111,12 @@ func checkRequested(n uint32) uint64 {
 	return reply(r, func(w *abi.Writer) {
 		idx, err := set.CheckRequested(addr)
 		w.Int(idx)
-		w.Error(err)
+		// CheckRequested returns nil or a *core.RequestedError.
+		re, _ := err.(*core.RequestedError)
+		if err != nil && re == nil {
+			panic("CheckRequested returned an error that is not a *core.RequestedError")
+		}
+		w.RequestedError(re)
 	})
 }
 

@@ -275,11 +275,10 @@ func (r *Reader) ConfigErrors() []*core.ConfigError {
 	return out
 }
 
-// Error reads a possibly nil error, rebuilt as errors.New of its message:
-// the same type and text that fmt.Errorf without %w gives natively.
-func (r *Reader) Error() error {
+// RequestedError reads a possibly nil error of CheckRequested.
+func (r *Reader) RequestedError() *core.RequestedError {
 	if !r.Bool() {
 		return nil
 	}
-	return errors.New(r.String())
+	return &core.RequestedError{Addr: r.Addr(), Set: r.RangeSet(), Gateway: r.Bool(), Subnet: r.Prefix()}
 }

@@ -172,14 +172,16 @@ func (w *Writer) ConfigErrors(es []*core.ConfigError) {
 	}
 }
 
-// Error writes a possibly nil error as its message. The core's errors other
-// than *core.ConfigError are plain messages (fmt.Errorf without %w), so the
-// message is all there is to carry.
-func (w *Writer) Error(err error) {
-	if err == nil {
+// RequestedError writes a possibly nil error of CheckRequested, field by
+// field, so that the host rebuilds the very value the guest returned.
+func (w *Writer) RequestedError(e *core.RequestedError) {
+	if e == nil {
 		w.Bool(false)
 		return
 	}
 	w.Bool(true)
-	w.String(err.Error())
+	w.Addr(e.Addr)
+	w.RangeSet(e.Set)
+	w.Bool(e.Gateway)
+	w.Prefix(e.Subnet)
 }
