@@ -171,3 +171,24 @@ func TestLastAddr(t *testing.T) {
 		equal(t, "lastAddr("+tc.prefix+")", lastAddr(netip.MustParsePrefix(tc.prefix)), ip(tc.want))
 	}
 }
+
+func TestAddOffset(t *testing.T) {
+	for _, tc := range []struct {
+		a    string
+		n    uint64
+		want string
+		ok   bool
+	}{
+		{"192.0.2.250", 5, "192.0.2.255", true},
+		{"192.0.2.255", 1, "192.0.3.0", true},
+		{"255.255.255.255", 1, "", false},
+		{"2001:db8::ffff:ffff:ffff:ffff", 1, "2001:db8:0:1::", true},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 1, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1, "", false},
+	} {
+		got, ok := addOffset(netip.MustParseAddr(tc.a), tc.n)
+		if ok != tc.ok || (ok && got.String() != tc.want) {
+			t.Errorf("addOffset(%s, %d) = %v, %v; want %s, %v", tc.a, tc.n, got, ok, tc.want, tc.ok)
+		}
+	}
+}

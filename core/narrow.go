@@ -1,7 +1,5 @@
 package core
 
-import "net/netip"
-
 // When a search meets a long run of taken addresses, reading them key by key
 // would cost one round trip per few dozen addresses. Instead the store
 // counts the taken addresses of whole segments (a count costs the same
@@ -46,29 +44,4 @@ func Split(seg Segment, parts int) []Segment {
 		from = to.Next()
 	}
 	return out
-}
-
-// Spot returns the address at position seed, modulo the number of
-// addresses in the set, counting through its ranges in order. Allocators
-// that race on the same network start their search at spots drawn from
-// different seeds, so that they do not all try the same next address.
-func (s RangeSet) Spot(seed uint64) netip.Addr {
-	sizes := make([]uint64, len(s))
-	var total uint64
-	for i, r := range s {
-		sizes[i] = distance(r.RangeStart, r.RangeEnd)
-		total += sizes[i]
-		if total < sizes[i] {
-			total = ^uint64(0) // saturated: spots cover the first 2^64-1
-		}
-	}
-	k := seed % total
-	for i, r := range s {
-		if k < sizes[i] {
-			a, _ := addOffset(r.RangeStart, k)
-			return a
-		}
-		k -= sizes[i]
-	}
-	return s[0].RangeStart
 }

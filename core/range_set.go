@@ -165,6 +165,17 @@ func (s RangeSet) Capacity() uint64 {
 	return total
 }
 
+// Capacities returns the Capacity of each of the set's ranges, in order:
+// the figures a pool report and a fill plan show per range, computed here
+// once so that both hosts give them alike.
+func (s RangeSet) Capacities() []uint64 {
+	out := make([]uint64, len(s))
+	for i, r := range s {
+		out[i] = r.Capacity()
+	}
+	return out
+}
+
 // Family returns 4 or 6 (a canonical set has one family).
 func (s RangeSet) Family() int { return s[0].Family() }
 

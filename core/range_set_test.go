@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -154,6 +155,26 @@ func TestRangeSetCapacity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		equal(t, tc.name, mustSet(t, tc.specs...).Capacity(), tc.want)
+	}
+}
+
+func TestRangeSetCapacities(t *testing.T) {
+	const max = ^uint64(0)
+	tests := []struct {
+		name  string
+		specs []RangeSpec
+		want  []uint64
+	}{
+		{"custom gateways", []RangeSpec{
+			{Subnet: "10.0.0.0/24", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.19", Gateway: "10.0.0.15"},
+			{Subnet: "10.0.0.0/24", RangeStart: "10.0.0.20", RangeEnd: "10.0.0.29", Gateway: "10.0.0.15"},
+		}, []uint64{9, 10}},
+		{"ipv6 /48 and /126", []RangeSpec{sub("2001:db8::/48"), sub("2001:db8:1::/126")}, []uint64{max, 2}},
+		{"two ipv6 /64", []RangeSpec{sub("2001:db8::/64"), sub("2001:db8:0:1::/64")}, []uint64{max - 1, max - 1}},
+	}
+	for _, tc := range tests {
+		got := mustSet(t, tc.specs...).Capacities()
+		expect(t, slices.Equal(got, tc.want), "%s: Capacities() = %v, want %v", tc.name, got, tc.want)
 	}
 }
 

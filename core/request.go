@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // AssignRequested matches requested addresses to range sets the way
@@ -37,17 +38,42 @@ func AssignRequested(sets []RangeSet, requested []netip.Addr) (perSet []netip.Ad
 	return perSet, pending
 }
 
+// RequestedError says why a requested address cannot be reserved from a
+// range set. It carries what its message names, rather than only the
+// message, so that callers can tell the cases apart with errors.As and
+// hosts/wasm can rebuild it field for field.
+type RequestedError struct {
+	// Addr is the requested address, IPv4-mapped addresses unmapped.
+	Addr netip.Addr
+	// Set is a copy of the range set Addr was checked against, so that the
+	// error stays true if the caller reuses its set.
+	Set RangeSet
+	// Gateway is true when Addr lies in a range of Set but is the gateway
+	// of Subnet; false when it lies in none of Set's ranges.
+	Gateway bool
+	// Subnet is the subnet whose gateway Addr is; the zero Prefix unless
+	// Gateway.
+	Subnet netip.Prefix
+}
+
+func (e *RequestedError) Error() string {
+	if e.Gateway {
+		return fmt.Sprintf("requested address %s is the gateway of subnet %s; gateways are never handed out", e.Addr, e.Subnet)
+	}
+	return fmt.Sprintf("requested address %s is not in range set %s", e.Addr, e.Set)
+}
+
 // CheckRequested says whether a requested address may be reserved from the
 // set: it must lie in one of the set's ranges and must not be that range's
-// gateway. It returns the index of the range.
+// gateway. It returns the index of the range, or a *RequestedError.
 func (s RangeSet) CheckRequested(a netip.Addr) (int, error) {
 	a = a.Unmap() // RangeFor accepts ::ffff:a.b.c.d; so must the gateway check
 	i, ok := s.RangeFor(a)
 	if !ok {
-		return -1, fmt.Errorf("requested address %s is not in range set %s", a, s)
+		return -1, &RequestedError{Addr: a, Set: slices.Clone(s)}
 	}
 	if a == s[i].Gateway {
-		return -1, fmt.Errorf("requested address %s is the gateway of subnet %s; gateways are never handed out", a, s[i].Subnet)
+		return -1, &RequestedError{Addr: a, Set: slices.Clone(s), Gateway: true, Subnet: s[i].Subnet}
 	}
 	return i, nil
 }

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -122,6 +124,39 @@ func TestCheckRequested(t *testing.T) {
 	}
 	_, err := s29.CheckRequested(netip.Addr{})
 	errContains(t, "zero address", err, "is not in range set")
+}
+
+// The error names its case and fields, so that errors.As tells a gateway
+// from an address outside the set; its message is the one users see.
+func TestCheckRequestedError(t *testing.T) {
+	set := mustSet(t,
+		RangeSpec{Subnet: "10.0.0.0/24", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.20"},
+		RangeSpec{Subnet: "10.0.1.0/24"},
+	)
+	tests := []struct {
+		addr string
+		want RequestedError
+		msg  string
+	}{
+		{"::ffff:10.0.1.1", RequestedError{Addr: ip("10.0.1.1"), Set: set, Gateway: true, Subnet: netip.MustParsePrefix("10.0.1.0/24")},
+			"requested address 10.0.1.1 is the gateway of subnet 10.0.1.0/24; gateways are never handed out"},
+		{"10.0.0.9", RequestedError{Addr: ip("10.0.0.9"), Set: set},
+			"requested address 10.0.0.9 is not in range set 10.0.0.10-10.0.0.20,10.0.1.1-10.0.1.254"},
+	}
+	for _, tc := range tests {
+		_, err := set.CheckRequested(ip(tc.addr))
+		var re *RequestedError
+		if !errors.As(err, &re) {
+			t.Fatalf("%s: error %T %v is not a *RequestedError", tc.addr, err, err)
+		}
+		expect(t, reflect.DeepEqual(*re, tc.want), "%s: error fields %+v, want %+v", tc.addr, *re, tc.want)
+		equal(t, tc.addr+": message", err.Error(), tc.msg)
+	}
+	// The error keeps its own copy of the set.
+	s := slices.Clone(set)
+	_, err := s.CheckRequested(ip("10.0.0.9"))
+	s[0].RangeEnd = ip("10.0.0.30")
+	equal(t, "message after the set changed", err.Error(), tests[1].msg)
 }
 
 // Every address of a small set is either accepted by CheckRequested with

@@ -13,7 +13,8 @@ import (
 )
 
 // Core is the allocation logic of package core behind a narrow, data-only
-// surface. Errors returned by CanonicalizeRangeSets are *core.ConfigError.
+// surface. Errors returned by CanonicalizeRangeSets are *core.ConfigError,
+// those of CheckRequested *core.RequestedError, on every host alike.
 type Core interface {
 	// CanonicalizeRangeSets validates range sets and fills in defaults.
 	CanonicalizeRangeSets(specs [][]core.RangeSpec) ([]core.RangeSet, error)

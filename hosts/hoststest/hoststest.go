@@ -40,6 +40,23 @@ type Checked struct {
 	Err   error
 }
 
+// Requested is what a caller sees of an error of CheckRequested: whether
+// errors.As finds a *core.RequestedError in it, its fields and its message.
+type Requested struct {
+	As      bool
+	Err     core.RequestedError
+	Message string
+}
+
+// As returns what a caller sees of err, an error of CheckRequested.
+func As(err error) Requested {
+	var re *core.RequestedError
+	if !errors.As(err, &re) {
+		return Requested{Message: fmt.Sprint(err)}
+	}
+	return Requested{As: true, Err: *re, Message: err.Error()}
+}
+
 // Run checks every vector against c.
 func Run(t *testing.T, c hosts.Core) {
 	t.Helper()
@@ -53,7 +70,7 @@ func Run(t *testing.T, c hosts.Core) {
 }
 
 // Same reports whether two results are identical: equal values, and errors
-// of the same type with the same message (reflect.DeepEqual compares both).
+// of the same type with the same fields (reflect.DeepEqual compares both).
 func Same(a, b any) bool { return reflect.DeepEqual(a, b) }
 
 // Describe renders a result, errors with their types, for failure messages.
@@ -62,14 +79,13 @@ func Describe(v any) string {
 	case Canonicalized:
 		return fmt.Sprintf("{Sets:%v Err:%T %v}", r.Sets, r.Err, r.Err)
 	case Checked:
+		if re, ok := r.Err.(*core.RequestedError); ok {
+			return fmt.Sprintf("{Range:%d Err:%T %+v}", r.Range, re, *re)
+		}
 		return fmt.Sprintf("{Range:%d Err:%T %v}", r.Range, r.Err, r.Err)
 	}
 	return fmt.Sprintf("%+v", v)
 }
-
-func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
-
-func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // Set canonicalizes one range set natively, for use as an input; it panics
 // on a bad spec (a bug in the table).
@@ -79,254 +95,4 @@ func Set(specs ...core.RangeSpec) core.RangeSet {
 		panic(err)
 	}
 	return sets[0]
-}
-
-func seg(rng int, from, to string) core.Segment {
-	return core.Segment{Range: rng, From: addr(from), To: addr(to)}
-}
-
-// fmtError has the type fmt.Errorf gives a message without %w
-// (*errors.errorString), so that DeepEqual checks type and message.
-func fmtError(msg string) error { return errors.New(msg) }
-
-// Vectors returns the table. It is built fresh for each caller, so that no
-// test can change another's inputs.
-func Vectors() []Vector {
-	v4 := Set(core.RangeSpec{Subnet: "203.0.113.0/24"})
-	v6 := Set(core.RangeSpec{Subnet: "2001:db8::/64"})
-	two := Set(
-		core.RangeSpec{Subnet: "203.0.113.0/24", RangeStart: "203.0.113.10", RangeEnd: "203.0.113.19"},
-		core.RangeSpec{Subnet: "198.51.100.0/24", RangeStart: "198.51.100.10", RangeEnd: "198.51.100.19"},
-	)
-	small := Set(core.RangeSpec{Subnet: "203.0.113.0/24", RangeStart: "203.0.113.10", RangeEnd: "203.0.113.11"})
-	return []Vector{
-		{
-			Name: "canonicalize/defaults-v4",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.0/24"}}})
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Sets: []core.RangeSet{{{
-				Subnet: prefix("203.0.113.0/24"), RangeStart: addr("203.0.113.1"),
-				RangeEnd: addr("203.0.113.254"), Gateway: addr("203.0.113.1"),
-			}}}},
-		},
-		{
-			Name: "canonicalize/defaults-v6",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{Subnet: "2001:db8::/64"}}})
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Sets: []core.RangeSet{{{
-				Subnet: prefix("2001:db8::/64"), RangeStart: addr("2001:db8::1"),
-				RangeEnd: addr("2001:db8::ffff:ffff:ffff:ffff"), Gateway: addr("2001:db8::1"),
-			}}}},
-		},
-		{
-			Name: "canonicalize/explicit-bounds-and-gateway",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{
-					Subnet: "198.51.100.0/24", RangeStart: "198.51.100.10", RangeEnd: "198.51.100.20", Gateway: "198.51.100.254",
-				}}})
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Sets: []core.RangeSet{{{
-				Subnet: prefix("198.51.100.0/24"), RangeStart: addr("198.51.100.10"),
-				RangeEnd: addr("198.51.100.20"), Gateway: addr("198.51.100.254"),
-			}}}},
-		},
-		{
-			Name: "canonicalize/no-ranges",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets(nil)
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Err: &core.ConfigError{RangeSet: -1, Range: -1,
-				Reason: `no IP ranges specified; add "ranges": [[{"subnet": "203.0.113.0/24"}]] to the ipam configuration`}},
-		},
-		{
-			Name: "canonicalize/host-bits",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.5/24"}}})
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Err: &core.ConfigError{RangeSet: 0, Range: 0,
-				Reason: `subnet 203.0.113.5/24 has host bits set; for a /24 the network address is 203.0.113.0, so write "203.0.113.0/24"`}},
-		},
-		{
-			Name: "canonicalize/sets-overlap",
-			Call: func(c hosts.Core) any {
-				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{
-					{{Subnet: "203.0.113.0/24"}}, {{Subnet: "203.0.113.0/25"}},
-				})
-				return Canonicalized{s, err}
-			},
-			Want: Canonicalized{Err: &core.ConfigError{RangeSet: -1, Range: -1,
-				Reason: "range set 0 overlaps with range set 1; an address can belong to one range set only"}},
-		},
-		{
-			Name: "validate/every-problem",
-			Call: func(c hosts.Core) any {
-				return c.ValidateRangeSets([][]core.RangeSpec{
-					{{Subnet: "203.0.113.0/31"}},
-					{},
-				})
-			},
-			Want: []*core.ConfigError{
-				{RangeSet: 0, Range: 0, Reason: "subnet 203.0.113.0/31 is too small to allocate from; use a prefix of /30 or shorter"},
-				{RangeSet: 1, Range: -1, Reason: "empty range set; give at least one range with a subnet"},
-			},
-		},
-		{
-			Name: "validate/none",
-			Call: func(c hosts.Core) any {
-				return c.ValidateRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.0/24"}}})
-			},
-			Want: []*core.ConfigError(nil),
-		},
-		{
-			Name: "search-order/nothing-reserved",
-			Call: func(c hosts.Core) any { return c.SearchOrder(two, netip.Addr{}) },
-			Want: []core.Segment{seg(0, "203.0.113.10", "203.0.113.19"), seg(1, "198.51.100.10", "198.51.100.19")},
-		},
-		{
-			Name: "search-order/after-last",
-			Call: func(c hosts.Core) any { return c.SearchOrder(two, addr("203.0.113.15")) },
-			Want: []core.Segment{
-				seg(0, "203.0.113.16", "203.0.113.19"), seg(1, "198.51.100.10", "198.51.100.19"), seg(0, "203.0.113.10", "203.0.113.15"),
-			},
-		},
-		{
-			Name: "search-order/last-is-range-end",
-			Call: func(c hosts.Core) any { return c.SearchOrder(two, addr("203.0.113.19")) },
-			Want: []core.Segment{seg(1, "198.51.100.10", "198.51.100.19"), seg(0, "203.0.113.10", "203.0.113.19")},
-		},
-		{
-			Name: "search-order/ipv4-mapped-last",
-			Call: func(c hosts.Core) any { return c.SearchOrder(two, addr("::ffff:203.0.113.15")) },
-			Want: []core.Segment{
-				seg(0, "203.0.113.16", "203.0.113.19"), seg(1, "198.51.100.10", "198.51.100.19"), seg(0, "203.0.113.10", "203.0.113.15"),
-			},
-		},
-		{
-			Name: "choose/first-free-skips-gateway",
-			Call: func(c hosts.Core) any {
-				return c.Choose(v4, []core.Observation{{
-					Segment: seg(0, "203.0.113.1", "203.0.113.254"), Taken: []netip.Addr{addr("203.0.113.2"), addr("203.0.113.3")}, Complete: true,
-				}}, 0)
-			},
-			Want: core.Choice{Found: true, Addr: addr("203.0.113.4"), Range: 0},
-		},
-		{
-			Name: "choose/second-free",
-			Call: func(c hosts.Core) any {
-				return c.Choose(v4, []core.Observation{{
-					Segment: seg(0, "203.0.113.1", "203.0.113.254"), Taken: []netip.Addr{addr("203.0.113.2"), addr("203.0.113.3")}, Complete: true,
-				}}, 1)
-			},
-			Want: core.Choice{Found: true, Addr: addr("203.0.113.5"), Range: 0},
-		},
-		{
-			Name: "choose/resume-incomplete-read",
-			Call: func(c hosts.Core) any {
-				return c.Choose(v4, []core.Observation{
-					{Segment: seg(0, "203.0.113.1", "203.0.113.254"), Taken: []netip.Addr{addr("203.0.113.2")}},
-				}, 0)
-			},
-			Want: core.Choice{Resume: []core.Segment{seg(0, "203.0.113.3", "203.0.113.254")}},
-		},
-		{
-			Name: "choose/exhausted",
-			Call: func(c hosts.Core) any {
-				return c.Choose(small, []core.Observation{{
-					Segment: seg(0, "203.0.113.10", "203.0.113.11"), Taken: []netip.Addr{addr("203.0.113.10"), addr("203.0.113.11")}, Complete: true,
-				}}, 0)
-			},
-			Want: core.Choice{Exhausted: true},
-		},
-		{
-			Name: "assign-requested/per-family-dedup-unmatched",
-			Call: func(c hosts.Core) any {
-				per, un := c.AssignRequested([]core.RangeSet{v4, v6}, []netip.Addr{
-					addr("2001:db8::5"), addr("203.0.113.7"), addr("::ffff:203.0.113.7"), addr("192.0.2.1"),
-				})
-				return Assigned{per, un}
-			},
-			Want: Assigned{PerSet: []netip.Addr{addr("203.0.113.7"), addr("2001:db8::5")}, Unmatched: []netip.Addr{addr("192.0.2.1")}},
-		},
-		{
-			Name: "assign-requested/none",
-			Call: func(c hosts.Core) any {
-				per, un := c.AssignRequested([]core.RangeSet{v4}, nil)
-				return Assigned{per, un}
-			},
-			Want: Assigned{PerSet: []netip.Addr{{}}, Unmatched: []netip.Addr{}},
-		},
-		{
-			Name: "check-requested/in-second-range",
-			Call: func(c hosts.Core) any {
-				i, err := c.CheckRequested(two, addr("198.51.100.12"))
-				return Checked{i, err}
-			},
-			Want: Checked{Range: 1},
-		},
-		{
-			Name: "check-requested/gateway",
-			Call: func(c hosts.Core) any {
-				i, err := c.CheckRequested(v4, addr("::ffff:203.0.113.1"))
-				return Checked{i, err}
-			},
-			Want: Checked{Range: -1, Err: fmtError("requested address 203.0.113.1 is the gateway of subnet 203.0.113.0/24; gateways are never handed out")},
-		},
-		{
-			Name: "check-requested/outside",
-			Call: func(c hosts.Core) any {
-				i, err := c.CheckRequested(v4, addr("192.0.2.9"))
-				return Checked{i, err}
-			},
-			Want: Checked{Range: -1, Err: fmtError("requested address 192.0.2.9 is not in range set 203.0.113.1-203.0.113.254")},
-		},
-		{
-			Name: "range-capacities",
-			Call: func(c hosts.Core) any { return c.RangeCapacities(two) },
-			Want: []uint64{10, 10},
-		},
-		{
-			Name: "range-capacities/gateway-inside",
-			Call: func(c hosts.Core) any { return c.RangeCapacities(v4) },
-			Want: []uint64{253},
-		},
-		{
-			Name: "range-capacities/ipv6-saturates",
-			Call: func(c hosts.Core) any {
-				return c.RangeCapacities(Set(core.RangeSpec{Subnet: "2001:db8::/32"}))
-			},
-			Want: []uint64{^uint64(0)},
-		},
-		{
-			Name: "segment-capacity/without-gateway",
-			Call: func(c hosts.Core) any { return c.SegmentCapacity(v4, seg(0, "203.0.113.1", "203.0.113.10")) },
-			Want: uint64(9),
-		},
-		{
-			Name: "split/three",
-			Call: func(c hosts.Core) any { return c.Split(seg(0, "203.0.113.1", "203.0.113.10"), 3) },
-			Want: []core.Segment{seg(0, "203.0.113.1", "203.0.113.3"), seg(0, "203.0.113.4", "203.0.113.6"), seg(0, "203.0.113.7", "203.0.113.10")},
-		},
-		{
-			Name: "split/none",
-			Call: func(c hosts.Core) any { return c.Split(seg(0, "203.0.113.1", "203.0.113.10"), 0) },
-			Want: []core.Segment(nil),
-		},
-		{
-			Name: "spot/wraps",
-			Call: func(c hosts.Core) any { return c.Spot(v4, 300) },
-			Want: addr("203.0.113.47"),
-		},
-		{
-			Name: "spot/ipv6",
-			Call: func(c hosts.Core) any { return c.Spot(v6, 5) },
-			Want: addr("2001:db8::6"),
-		},
-	}
 }

@@ -48,13 +48,7 @@ func (Host) CheckRequested(set core.RangeSet, addr netip.Addr) (int, error) {
 }
 
 // RangeCapacities implements hosts.Core.
-func (Host) RangeCapacities(set core.RangeSet) []uint64 {
-	out := make([]uint64, len(set))
-	for i, r := range set {
-		out[i] = r.Capacity()
-	}
-	return out
-}
+func (Host) RangeCapacities(set core.RangeSet) []uint64 { return set.Capacities() }
 
 // SegmentCapacity implements hosts.Core.
 func (Host) SegmentCapacity(set core.RangeSet, seg core.Segment) uint64 {

@@ -14,7 +14,8 @@ import (
 // FuzzHostsAgree turns random bytes into range configurations (valid and
 // not), reservations seen in the store and requests, runs every core
 // operation on both hosts and requires identical results, identical errors
-// (type and message) and panics in the same places.
+// (type, fields and message, and what errors.As finds) and panics in the
+// same places.
 func FuzzHostsAgree(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 24, 0, 0, 0, 0, 0, 7, 3, 9})
@@ -60,6 +61,10 @@ func FuzzHostsAgree(f *testing.F) {
 			agree(t, "CheckRequested", func(c hosts.Core) any {
 				i, err := c.CheckRequested(set, addr)
 				return hoststest.Checked{Range: i, Err: err}
+			}, w, n)
+			agree(t, "CheckRequested errors.As", func(c hosts.Core) any {
+				_, err := c.CheckRequested(set, addr)
+				return hoststest.As(err)
 			}, w, n)
 			agree(t, "RangeCapacities", func(c hosts.Core) any { return c.RangeCapacities(set) }, w, n)
 			seg := order[g.intn(len(order))]

@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "4d792117bcd42c41d30830c7978df61df7d94c8c3fe553928491545b33b2c92c"
-	moduleDigest        = "38cb9a1ff4a7eadbf03edbf5f0e757cbe0ab94bf2be3efd284cfc075b31a0bf7"
+	moduleSourcesDigest = "2db33f74ec871b5273468f37103b0d5f2fc4bdfe25b630b4c389f2f8505e66b9"
+	moduleDigest        = "5080068abcf2de10920baf036f4a39f8b245802d0ed1ad01a5e1bb2019a8b0d0"
 	moduleGoVersion     = "go1.26.8"
 )

@@ -24,7 +24,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -35,7 +34,6 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/wasm/internal/abi"
 )
@@ -289,89 +287,4 @@ func (t *tail) suffix() string {
 		return ""
 	}
 	return "; guest stderr: " + string(t.b)
-}
-
-// CanonicalizeRangeSets implements hosts.Core; its error is a
-// *core.ConfigError, as natively.
-func (h *Host) CanonicalizeRangeSets(specs [][]core.RangeSpec) (sets []core.RangeSet, err error) {
-	h.call(abi.CanonicalizeRangeSets, func(w *abi.Writer) { w.RangeSpecs(specs) }, func(r *abi.Reader) {
-		sets = r.RangeSets()
-		if ce := r.ConfigError(); ce != nil {
-			err = ce
-		}
-	})
-	return sets, err
-}
-
-// ValidateRangeSets implements hosts.Core.
-func (h *Host) ValidateRangeSets(specs [][]core.RangeSpec) (problems []*core.ConfigError) {
-	h.call(abi.ValidateRangeSets, func(w *abi.Writer) { w.RangeSpecs(specs) }, func(r *abi.Reader) {
-		problems = r.ConfigErrors()
-	})
-	return problems
-}
-
-// SearchOrder implements hosts.Core.
-func (h *Host) SearchOrder(set core.RangeSet, last netip.Addr) (order []core.Segment) {
-	h.call(abi.SearchOrder, func(w *abi.Writer) { w.RangeSet(set); w.Addr(last) }, func(r *abi.Reader) {
-		order = r.Segments()
-	})
-	return order
-}
-
-// Choose implements hosts.Core.
-func (h *Host) Choose(set core.RangeSet, observed []core.Observation, pick int) (c core.Choice) {
-	h.call(abi.Choose, func(w *abi.Writer) { w.RangeSet(set); w.Observations(observed); w.Int(pick) }, func(r *abi.Reader) {
-		c = r.Choice()
-	})
-	return c
-}
-
-// AssignRequested implements hosts.Core.
-func (h *Host) AssignRequested(sets []core.RangeSet, requested []netip.Addr) (perSet, unmatched []netip.Addr) {
-	h.call(abi.AssignRequested, func(w *abi.Writer) { w.RangeSets(sets); w.Addrs(requested) }, func(r *abi.Reader) {
-		perSet, unmatched = r.Addrs(), r.Addrs()
-	})
-	return perSet, unmatched
-}
-
-// CheckRequested implements hosts.Core; its error has the type and message
-// of the native one.
-func (h *Host) CheckRequested(set core.RangeSet, addr netip.Addr) (idx int, err error) {
-	h.call(abi.CheckRequested, func(w *abi.Writer) { w.RangeSet(set); w.Addr(addr) }, func(r *abi.Reader) {
-		idx, err = r.Int(), r.Error()
-	})
-	return idx, err
-}
-
-// RangeCapacities implements hosts.Core.
-func (h *Host) RangeCapacities(set core.RangeSet) (caps []uint64) {
-	h.call(abi.RangeCapacities, func(w *abi.Writer) { w.RangeSet(set) }, func(r *abi.Reader) {
-		caps = r.Uints()
-	})
-	return caps
-}
-
-// SegmentCapacity implements hosts.Core.
-func (h *Host) SegmentCapacity(set core.RangeSet, seg core.Segment) (n uint64) {
-	h.call(abi.SegmentCapacity, func(w *abi.Writer) { w.RangeSet(set); w.Segment(seg) }, func(r *abi.Reader) {
-		n = r.Uint()
-	})
-	return n
-}
-
-// Split implements hosts.Core.
-func (h *Host) Split(seg core.Segment, parts int) (segs []core.Segment) {
-	h.call(abi.Split, func(w *abi.Writer) { w.Segment(seg); w.Int(parts) }, func(r *abi.Reader) {
-		segs = r.Segments()
-	})
-	return segs
-}
-
-// Spot implements hosts.Core.
-func (h *Host) Spot(set core.RangeSet, seed uint64) (a netip.Addr) {
-	h.call(abi.Spot, func(w *abi.Writer) { w.RangeSet(set); w.Uint(seed) }, func(r *abi.Reader) {
-		a = r.Addr()
-	})
-	return a
 }

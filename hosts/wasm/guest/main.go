@@ -111,7 +111,12 @@ func checkRequested(n uint32) uint64 {
 	return reply(r, func(w *abi.Writer) {
 		idx, err := set.CheckRequested(addr)
 		w.Int(idx)
-		w.Error(err)
+		// CheckRequested returns nil or a *core.RequestedError.
+		re, _ := err.(*core.RequestedError)
+		if err != nil && re == nil {
+			panic("CheckRequested returned an error that is not a *core.RequestedError")
+		}
+		w.RequestedError(re)
 	})
 }
 
@@ -119,13 +124,7 @@ func checkRequested(n uint32) uint64 {
 func rangeCapacities(n uint32) uint64 {
 	r := args(n)
 	set := r.RangeSet()
-	return reply(r, func(w *abi.Writer) {
-		caps := make([]uint64, len(set))
-		for i, rng := range set {
-			caps[i] = rng.Capacity()
-		}
-		w.Uints(caps)
-	})
+	return reply(r, func(w *abi.Writer) { w.Uints(set.Capacities()) })
 }
 
 //go:wasmexport segment_capacity

@@ -47,8 +47,15 @@ func TestRoundTrip(t *testing.T) {
 	w.Observations([]core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
 	w.Choice(core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
 	w.ConfigErrors([]*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
-	w.Error(nil)
-	w.Error(errors.New("requested address 203.0.113.1 is the gateway"))
+	reqErrs := []*core.RequestedError{
+		nil,
+		{Addr: addrs[1], Set: set},
+		{Addr: addrs[1], Set: set, Gateway: true, Subnet: prefixes[1]},
+		{Addr: addrs[4], Set: core.RangeSet{}},
+	}
+	for _, e := range reqErrs {
+		w.RequestedError(e)
+	}
 
 	r := NewReader(w.B)
 	for _, want := range addrs {
@@ -82,8 +89,9 @@ func TestRoundTrip(t *testing.T) {
 	check("Observations", r.Observations(), []core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
 	check("Choice", r.Choice(), core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
 	check("ConfigErrors", r.ConfigErrors(), []*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
-	check("nil Error", r.Error(), nil)
-	check("Error", r.Error(), errors.New("requested address 203.0.113.1 is the gateway"))
+	for _, want := range reqErrs {
+		check("RequestedError", r.RequestedError(), want)
+	}
 	if err := r.Done(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +152,7 @@ func FuzzReader(f *testing.F) {
 		r.Observations()
 		r.Choice()
 		r.ConfigErrors()
-		r.Error()
+		r.RequestedError()
 		r.Uints()
 		_ = r.Done()
 	})
