@@ -20,7 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -103,7 +103,7 @@ func runDemo(c *cli.Context) (err error) {
 		return err
 	}
 
-	srv, err := etcdtest.StartServer(filepath.Join(tmp, "etcd-data"))
+	srv, err := devetcd.Start(filepath.Join(tmp, "etcd-data"))
 	if err != nil {
 		return err
 	}
