@@ -157,7 +157,11 @@ func TestLateDelNeverFreesAnotherContainersAddress(t *testing.T) {
 	}
 }
 
-func TestSecondRangeSetFailureRollsBackFirst(t *testing.T) {
+// TestExhaustedSecondRangeSetTakesNothingButMovesFirstPosition checks that
+// an ADD whose second range set is full reserves nothing in either set
+// (the ADD is one transaction, so there is nothing to roll back), and that
+// the first set's round-robin position still moves on, as in host-local.
+func TestExhaustedSecondRangeSetTakesNothingButMovesFirstPosition(t *testing.T) {
 	srv := etcdtest.Start(t)
 	conf := testNetwork(srv, "rollback",
 		[]core.RangeSpec{{Subnet: "198.51.100.0/24"}},
@@ -183,7 +187,7 @@ func TestSecondRangeSetFailureRollsBackFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := mustAdd(t, s, "third"); !equal(got, []string{"198.51.100.4/24", "203.0.113.2/30"}) {
-		t.Fatalf("ADD after rollback = %v", got)
+		t.Fatalf("ADD after the failed ADD = %v, want 198.51.100.4/24 (the failed ADD moved set 0 past .3) and 203.0.113.2/30", got)
 	}
 }
 
