@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
+	"github.com/etcd-cni/etcd-ipam/internal/gobuild"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -189,7 +190,7 @@ func demoPlugin(ctx context.Context, flagPath, dir string, out, errOut io.Writer
 	}
 	bin := filepath.Join(dir, pluginName)
 	fmt.Fprintf(out, "building the plugin: go build -o %s %s (in %s)\n", bin, pluginPackage, root)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pluginPackage)
+	cmd := gobuild.Command(ctx, bin, pluginPackage)
 	cmd.Dir = root
 	output, err := cmd.CombinedOutput()
 	if err != nil {
