@@ -19,11 +19,18 @@ import (
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
 
-	// The tests build the plugin from source with go build, which go
-	// test's cache cannot see; importing its packages makes a change to
-	// them re-run e2e instead of replaying a cached pass.
+	// The tests build the binaries with go build, whose inputs go test's
+	// cache cannot see. These imports make this test binary depend on the
+	// plugin's library packages (ipam, hosts/hostsel and what they import:
+	// store, config, core, the hosts), so a change there re-runs e2e
+	// instead of replaying a cached pass. They cannot cover the main
+	// packages frontend/cni and frontend/cli, which no package can
+	// import: after changing only those, run go test -count=1 ./e2e. CI
+	// runs on a clean clone with an empty test cache, so it always runs e2e.
 	_ "github.com/etcd-cni/etcd-ipam/hosts/hostsel"
 	_ "github.com/etcd-cni/etcd-ipam/ipam"
+
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
 
 // What every test run creates is marked with the process id, so that the
@@ -59,15 +66,8 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", namePrefix+"bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	theSuite = prepare(dir)
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	theSuite = prepare()
+	os.Exit(testbin.Run(m))
 }
 
 // requireSuite returns the prepared suite, skips under -short, and fails
@@ -85,8 +85,8 @@ func requireSuite(t *testing.T) *suite {
 
 // prepare builds the binaries and images and sweeps a crashed run's
 // leftovers. A cold CI machine spends most of this compiling etcd.
-func prepare(binDir string) suite {
-	s := suite{binDir: binDir}
+func prepare() suite {
+	var s suite
 	// Docker first: without it, compiling etcd would only delay the
 	// failure by minutes.
 	pool, err := dockertest.NewPool("")
@@ -103,31 +103,35 @@ func prepare(binDir string) suite {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	// testbin builds them all static into one directory, which becomes
+	// the CNI_PATH and the images' build context.
 	for _, b := range []struct{ out, pkg string }{
 		{"etcd", "github.com/etcd-cni/etcd-ipam/frontend/cni"},
 		{"etcd-ipam", "github.com/etcd-cni/etcd-ipam/frontend/cli"},
 		{"bridge", "github.com/containernetworking/plugins/plugins/main/bridge"},
 		{"etcd-server", "go.etcd.io/etcd/server/v3"},
 	} {
-		if err := goBuild(ctx, filepath.Join(binDir, b.out), b.pkg); err != nil {
+		path, err := testbin.Build(b.out, b.pkg)
+		if err != nil {
 			s.err = err
 			return s
 		}
+		s.binDir = filepath.Dir(path)
 	}
 	built := time.Now()
 
 	etcdDockerfile := "FROM scratch\nCOPY etcd /usr/local/bin/etcd\nENTRYPOINT [\"/usr/local/bin/etcd\"]\n"
 	if err := buildImage(ctx, pool, etcdImage, map[string]string{
 		"Dockerfile": "=" + etcdDockerfile,
-		"etcd":       filepath.Join(binDir, "etcd-server"),
+		"etcd":       filepath.Join(s.binDir, "etcd-server"),
 	}); err != nil {
 		s.err = err
 		return s
 	}
 	if err := buildImage(ctx, pool, installerImage, map[string]string{
 		"Dockerfile":    filepath.Join("..", "images", "Dockerfile"),
-		"bin/etcd":      filepath.Join(binDir, "etcd"),
-		"bin/etcd-ipam": filepath.Join(binDir, "etcd-ipam"),
+		"bin/etcd":      filepath.Join(s.binDir, "etcd"),
+		"bin/etcd-ipam": filepath.Join(s.binDir, "etcd-ipam"),
 	}); err != nil {
 		s.err = err
 		return s
@@ -135,18 +139,6 @@ func prepare(binDir string) suite {
 	fmt.Fprintf(os.Stderr, "e2e: built binaries in %v, images in %v\n",
 		built.Sub(start).Round(time.Second), time.Since(built).Round(time.Second))
 	return s
-}
-
-// goBuild builds a static binary, so that it runs in a FROM scratch image.
-func goBuild(ctx context.Context, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w: %s", pkg, err, stderr.Bytes())
-	}
-	return nil
 }
 
 // buildImage builds tag from a context of files: each key is a path in the

@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -58,26 +57,18 @@ func BenchmarkAddDelBusy20(b *testing.B) {
 	srv := etcdtest.Start(b)
 	s := benchSession(b, srv, "bench-busy", "198.19.0.0/20", "node-a")
 	ctx := benchCtx(b)
-	cli := srv.Client(b)
 	r := s.RangeSets()[0][0]
-	var ops []clientv3.Op
+	var atts []store.Attachment
 	i := 0
 	for a := r.RangeStart; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
 		if a == r.Gateway || i%10 == 0 {
 			continue
 		}
-		ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
-		if len(ops) == 100 {
-			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-				b.Fatal(err)
-			}
-			ops = ops[:0]
-		}
+		atts = append(atts, store.Attachment{ContainerID: "filler-" + a.String(), IfName: "eth0", Node: "filler-node", Created: time.Now().UTC(),
+			IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, r.Subnet.Bits())}}})
 	}
-	if len(ops) > 0 {
-		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			b.Fatal(err)
-		}
+	if err := s.net.Record(ctx, atts); err != nil {
+		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -155,30 +146,23 @@ func BenchmarkAddContended64(b *testing.B) {
 }
 
 // BenchmarkGC10000 is a GC that releases 10,000 stale attachments of this
-// node, written directly before the timer starts.
+// node, recorded before the timer starts.
 func BenchmarkGC10000(b *testing.B) {
 	srv := etcdtest.Start(b)
-	cli := srv.Client(b)
 	ctx := benchCtx(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s := benchSession(b, srv, fmt.Sprintf("bench-gc-%d", i), "198.18.0.0/16", "node-a")
 		r := s.RangeSets()[0][0]
 		a := r.RangeStart.Next()
-		for batch := 0; batch < 10000/50; batch++ {
-			var ops []clientv3.Op
-			for k := 0; k < 50; k++ {
-				id := fmt.Sprintf("stale-%d-%d", batch, k)
-				att, _ := json.Marshal(store.Attachment{ContainerID: id, IfName: "eth0", Node: "node-a",
-					IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, r.Subnet.Bits())}}})
-				ops = append(ops,
-					clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"`+id+`"}`),
-					clientv3.OpPut(s.net.Prefix()+"containers/"+id+"/eth0", string(att)))
-				a = a.Next()
-			}
-			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-				b.Fatal(err)
-			}
+		var atts []store.Attachment
+		for k := 0; k < 10000; k++ {
+			atts = append(atts, store.Attachment{ContainerID: fmt.Sprintf("stale-%d", k), IfName: "eth0", Node: "node-a",
+				Created: time.Now().UTC(), IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, r.Subnet.Bits())}}})
+			a = a.Next()
+		}
+		if err := s.net.Record(ctx, atts); err != nil {
+			b.Fatal(err)
 		}
 		b.StartTimer()
 		released, err := s.GC(ctx, nil)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -156,7 +155,11 @@ func TestLateDelNeverFreesAnotherContainersAddress(t *testing.T) {
 	}
 }
 
-func TestSecondRangeSetFailureRollsBackFirst(t *testing.T) {
+// TestExhaustedSecondRangeSetTakesNothingButMovesFirstPosition checks that
+// an ADD whose second range set is full reserves nothing in either set
+// (the ADD is one transaction, so there is nothing to roll back), and that
+// the first set's round-robin position still moves on, as in host-local.
+func TestExhaustedSecondRangeSetTakesNothingButMovesFirstPosition(t *testing.T) {
 	srv := etcdtest.Start(t)
 	conf := testNetwork(srv, "rollback",
 		[]core.RangeSpec{{Subnet: "198.51.100.0/24"}},
@@ -182,7 +185,7 @@ func TestSecondRangeSetFailureRollsBackFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := mustAdd(t, s, "third"); !equal(got, []string{"198.51.100.4/24", "203.0.113.2/30"}) {
-		t.Fatalf("ADD after rollback = %v", got)
+		t.Fatalf("ADD after the failed ADD = %v, want 198.51.100.4/24 (the failed ADD moved set 0 past .3) and 203.0.113.2/30", got)
 	}
 }
 
@@ -336,34 +339,32 @@ func TestStatusReportsExhaustion(t *testing.T) {
 	}
 }
 
-// fillExcept writes an allocation key for every address of set 0's first
-// range except the given ones, as if other containers held them.
+// fillExcept records an attachment of another node for every address of
+// set 0's first range except the given ones, as if other containers held
+// them.
 func fillExcept(t *testing.T, srv *etcdtest.Server, s *Session, free ...netip.Addr) {
 	t.Helper()
-	cli := srv.Client(t)
 	r := s.RangeSets()[0][0]
-	var ops []clientv3.Op
-	flush := func() {
-		if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
-			t.Fatal(err)
-		}
-		ops = ops[:0]
-	}
+	var atts []store.Attachment
 	for a := r.RangeStart; !r.RangeEnd.Less(a); a = a.Next() {
 		skip := a == r.Gateway
 		for _, f := range free {
 			skip = skip || a == f
 		}
 		if !skip {
-			ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
-		}
-		if len(ops) == 100 {
-			flush()
+			atts = append(atts, filler(a, r.Subnet.Bits()))
 		}
 	}
-	if len(ops) > 0 {
-		flush()
+	if err := s.net.Record(ctx(t), atts); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// filler is an attachment of another node holding a, with the prefix
+// length of its subnet.
+func filler(a netip.Addr, bits int) store.Attachment {
+	return store.Attachment{ContainerID: "filler-" + a.String(), IfName: "eth0", Node: "filler-node", Created: time.Now().UTC(),
+		IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, bits)}}}
 }
 
 // TestSearchAcrossLongTakenRuns checks that a search finds the one free
@@ -401,7 +402,7 @@ func TestSearchAcrossLongTakenRunsIPv6(t *testing.T) {
 	for i := range 40 {
 		mustAdd(t, s, fmt.Sprintf("c%d", i))
 	}
-	if _, err := srv.Client(t).Put(ctx(t), s.net.Prefix()+"last-reserved/0", "2001:db8:0:1::1"); err != nil {
+	if err := s.net.AdvanceLastReserved(ctx(t), map[int]store.Position{0: {Addr: netip.MustParseAddr("2001:db8:0:1::1")}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustAdd(t, s, "finder"); got[0] != "2001:db8:0:1::2a/64" {

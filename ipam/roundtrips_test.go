@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -87,11 +86,10 @@ func TestRoundTripsStayConstant(t *testing.T) {
 	// pool is fragmented the way churn leaves it.
 	fillExcept(t, srv, s)
 	var holes int
-	cli := srv.Client(t)
 	r := s.RangeSets()[0][0]
 	for a, i := r.RangeStart.Next(), 0; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
 		if i%10 == 0 {
-			if _, err := cli.Delete(ctx(t), s.net.Prefix()+"ips/"+store.AddrKey(a)); err != nil {
+			if _, err := s.net.Release(ctx(t), filler(a, r.Subnet.Bits()).ContainerID, "eth0"); err != nil {
 				t.Fatal(err)
 			}
 			holes++
@@ -189,19 +187,12 @@ func TestManyRangesStayWithinEtcdsOperationLimit(t *testing.T) {
 	}
 	s := openSession(t, testNetwork(srv, "many", ranges), "node-a")
 	// Take the first range whole, so that every guess misses.
-	cli := srv.Client(t)
 	first := s.RangeSets()[0][0]
-	var ops []clientv3.Op
+	var atts []store.Attachment
 	for a := first.RangeStart; !first.RangeEnd.Less(a); a = a.Next() {
-		ops = append(ops, clientv3.OpPut(s.net.Prefix()+"ips/"+store.AddrKey(a), `{"containerID":"filler"}`))
-		if len(ops) == 100 {
-			if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
-				t.Fatal(err)
-			}
-			ops = ops[:0]
-		}
+		atts = append(atts, filler(a, first.Subnet.Bits()))
 	}
-	if _, err := cli.Txn(ctx(t)).Then(ops...).Commit(); err != nil {
+	if err := s.net.Record(ctx(t), atts); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustAdd(t, s, "c1"); len(got) != 1 || got[0] != "2001:db8:7:1::2/120" {

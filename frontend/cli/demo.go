@@ -20,7 +20,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
+	"github.com/etcd-cni/etcd-ipam/internal/gobuild"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -103,7 +104,7 @@ func runDemo(c *cli.Context) (err error) {
 		return err
 	}
 
-	srv, err := etcdtest.StartServer(filepath.Join(tmp, "etcd-data"))
+	srv, err := devetcd.Start(filepath.Join(tmp, "etcd-data"))
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func demoPlugin(ctx context.Context, flagPath, dir string, out, errOut io.Writer
 	}
 	bin := filepath.Join(dir, pluginName)
 	fmt.Fprintf(out, "building the plugin: go build -o %s %s (in %s)\n", bin, pluginPackage, root)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pluginPackage)
+	cmd := gobuild.Command(ctx, bin, pluginPackage)
 	cmd.Dir = root
 	output, err := cmd.CombinedOutput()
 	if err != nil {

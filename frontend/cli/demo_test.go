@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(fakePluginEnv); mode != "" {
 		os.Exit(fakePlugin(mode, os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(testbin.Run(m))
 }
 
 // fakePlugin is just enough of a CNI IPAM plugin to check the demo's side

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
 )
 
 // devEtcdCommand runs a single-node etcd on loopback, so that one can try the
@@ -51,7 +51,7 @@ func runDevEtcd(c *cli.Context) (err error) {
 		fate = "temporary, removed on exit"
 	}
 
-	srv, err := etcdtest.StartServer(dir)
+	srv, err := devetcd.Start(dir)
 	if err != nil {
 		return err
 	}

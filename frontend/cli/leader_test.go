@@ -22,7 +22,10 @@ import (
 // dead endpoint and members that are electing a new leader.
 func TestGCAndReleaseRideOutLeaderChanges(t *testing.T) {
 	cluster := etcdtest.StartCluster(t, 5)
-	leader := cluster.Leader(t)
+	leader, err := cluster.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
 	endpoints := cluster.Endpoints()
 	ordered := append([]string{endpoints[leader]}, slices.Delete(slices.Clone(endpoints), leader, leader+1)...)
 	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "leadernet", "ipam": {"type": "etcd",
@@ -60,7 +63,11 @@ func TestGCAndReleaseRideOutLeaderChanges(t *testing.T) {
 		t.Fatalf("gc across a leader change:\n%s", gc.stdout)
 	}
 
-	cluster.Stop(cluster.Leader(t))
+	second, err := cluster.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Stop(second)
 	runCLI(t, nil, "release", "--config", path, "--yes", strings.TrimSuffix(held[3], "/24")).ok(t)
 	runCLI(t, nil, "release", "--config", path, "--yes", "--container", "bycontainer").ok(t)
 

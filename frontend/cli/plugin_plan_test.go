@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
 
 // TestPlanAgreesWithThePluginBinary plans with etcd-ipam and then runs
@@ -24,10 +24,7 @@ func TestPlanAgreesWithThePluginBinary(t *testing.T) {
 		t.Skip("builds the plugin with go build; skipped with -short")
 	}
 	dir := t.TempDir()
-	plugin, err := demoPlugin(testCtx(t), "", dir, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugin := testbin.Path(t, pluginName, modulePath+"/frontend/cni")
 	srv := etcdtest.Start(t)
 	conf := fmt.Sprintf(`{"cniVersion": "0.3.1", "name": "specv6", "ipam": {"name": "myetcd-ipam", "type": "etcd",
 		"etcdConfig": {"etcdURL": %q},

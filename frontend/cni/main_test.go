@@ -11,7 +11,11 @@ import (
 	"testing"
 
 	"github.com/etcd-cni/etcd-ipam/hosts/wasm"
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
+
+// pluginPackage is the plugin's import path, which tests build.
+const pluginPackage = "github.com/etcd-cni/etcd-ipam/frontend/cni"
 
 // pluginPath is the plugin binary built once for this package's tests:
 // they drive it as a runtime does, through stdin, environment and exit
@@ -22,21 +26,13 @@ func TestMain(m *testing.M) {
 	if at := os.Getenv(crashEnv); at != "" {
 		os.Exit(runCrashingPlugin(at))
 	}
-	dir, err := os.MkdirTemp("", "etcd-ipam-plugin-")
+	var err error
+	pluginPath, err = testbin.Build("etcd", pluginPackage)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginPath = filepath.Join(dir, "etcd")
-	build := exec.Command("go", "build", "-o", pluginPath, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the plugin:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m))
 }
 
 // testCoreEnv runs this package's tests against another core: with

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
 
 // This file holds a differential test: random sequences of ADD, DEL and
@@ -37,40 +37,11 @@ const (
 // parityVersions are rotated across a configuration's sequences.
 var parityVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
-var (
-	hostLocalOnce sync.Once
-	hostLocalBin  string
-	hostLocalErr  error
-)
-
 // hostLocalPath builds host-local from the module version that go.mod
 // requires, once per test binary, next to the plugin under test.
 func hostLocalPath(t testing.TB) string {
 	t.Helper()
-	hostLocalOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			hostLocalErr = fmt.Errorf("go env GOMOD: %v", err)
-			return
-		}
-		gomod := strings.TrimSpace(string(out))
-		if gomod == "" || gomod == os.DevNull {
-			hostLocalErr = fmt.Errorf("not inside a module (GOMOD=%q)", gomod)
-			return
-		}
-		bin := filepath.Join(filepath.Dir(pluginPath), "host-local")
-		build := exec.Command("go", "build", "-o", bin, "github.com/containernetworking/plugins/plugins/ipam/host-local")
-		build.Dir = filepath.Dir(gomod)
-		if msg, err := build.CombinedOutput(); err != nil {
-			hostLocalErr = fmt.Errorf("building host-local (go.mod must require github.com/containernetworking/plugins): %v\n%s", err, msg)
-			return
-		}
-		hostLocalBin = bin
-	})
-	if hostLocalErr != nil {
-		t.Fatal(hostLocalErr)
-	}
-	return hostLocalBin
+	return testbin.Path(t, "host-local", "github.com/containernetworking/plugins/plugins/ipam/host-local")
 }
 
 // parityRange is one range of a configuration, written as in the JSON

@@ -11,45 +11,18 @@ import (
 	"testing"
 
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
 
-// The plugin binary, built on first use only: most tests here (and every
-// fuzz worker) never run it.
-var plugin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if plugin.dir != "" {
-		_ = os.RemoveAll(plugin.dir)
-	}
-	os.Exit(code)
+	os.Exit(testbin.Run(m))
 }
 
-// pluginBinary builds ./frontend/cni once per test process.
+// pluginBinary builds ./frontend/cni on first use only, once per test
+// process: most tests here (and every fuzz worker) never run it.
 func pluginBinary(tb testing.TB) string {
 	tb.Helper()
-	plugin.once.Do(func() {
-		plugin.dir, plugin.err = os.MkdirTemp("", "etcd-ipam-wasm-plugin-")
-		if plugin.err != nil {
-			return
-		}
-		plugin.path = filepath.Join(plugin.dir, "etcd")
-		build := exec.Command("go", "build", "-o", plugin.path, "../../frontend/cni")
-		var stderr bytes.Buffer
-		build.Stderr = &stderr
-		if err := build.Run(); err != nil {
-			plugin.err = fmt.Errorf("building the plugin: %v\n%s", err, stderr.Bytes())
-		}
-	})
-	if plugin.err != nil {
-		tb.Fatal(plugin.err)
-	}
-	return plugin.path
+	return testbin.Path(tb, "etcd", "github.com/etcd-cni/etcd-ipam/frontend/cni")
 }
 
 // call is one plugin invocation as a runtime makes it.

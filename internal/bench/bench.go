@@ -21,7 +21,7 @@ import (
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts/native"
-	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
 	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	launcher, oursBin, hlBin := bins[0], or(cfg.Plugin, bins[1]), or(cfg.HostLocal, bins[2])
-	srv, err := etcdtest.StartServer(filepath.Join(dir, "etcd-data"))
+	srv, err := devetcd.Start(filepath.Join(dir, "etcd-data"))
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -28,40 +27,35 @@ func allocatable(subnet netip.Prefix) []netip.Addr {
 	return out
 }
 
-// fillEtcd records taken as allocated to node in our plugin's layout, in
-// batches, as if node's ADDs had made them, and sets the round-robin
-// position to position when it is valid. It is a shortcut to a state that
-// thousands of ADDs would reach.
+// fillEtcd records taken as allocated to node, as if node's ADDs had made
+// them, and sets the round-robin position to position when it is valid. It
+// is a shortcut to a state that thousands of ADDs would reach.
 func fillEtcd(ctx context.Context, cli *clientv3.Client, network, node string, taken []netip.Addr, position netip.Addr) error {
 	n, err := store.Open(cli, network)
 	if err != nil {
 		return err
 	}
 	created := time.Now().UTC().Truncate(time.Millisecond)
-	const perTxn = 64 // two keys each, within etcd's 128 operations
-	for start := 0; start < len(taken); start += perTxn {
-		var ops []clientv3.Op
-		for _, a := range taken[start:min(start+perTxn, len(taken))] {
-			id := "fill-" + a.String()
-			alloc, _ := json.Marshal(store.Allocation{ContainerID: id, IfName: "eth0", Node: node, Created: created})
-			att, _ := json.Marshal(store.Attachment{ContainerID: id, IfName: "eth0", Node: node, Created: created,
+	// Each chunk gets its own deadline, so that a stuck etcd fails the
+	// run however large the pool.
+	const perChunk = 1024
+	for start := 0; start < len(taken); start += perChunk {
+		var atts []store.Attachment
+		for _, a := range taken[start:min(start+perChunk, len(taken))] {
+			atts = append(atts, store.Attachment{ContainerID: "fill-" + a.String(), IfName: "eth0", Node: node, Created: created,
 				IPs: []store.AttachedAddr{{Address: netip.PrefixFrom(a, 0), RangeSet: 0}}})
-			ops = append(ops,
-				clientv3.OpPut(n.Prefix()+"ips/"+store.AddrKey(a), string(alloc)),
-				clientv3.OpPut(n.Prefix()+"containers/"+id+"/eth0", string(att)))
 		}
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := cli.Txn(tctx).Then(ops...).Commit()
+		err := n.Record(tctx, atts)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("filling network %q: %w", network, err)
 		}
 	}
 	if position.IsValid() {
-		pos, _ := json.Marshal(store.Position{Addr: position, Node: node, At: created})
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if _, err := cli.Put(tctx, n.Prefix()+"last-reserved/0", string(pos)); err != nil {
+		if err := n.AdvanceLastReserved(tctx, map[int]store.Position{0: {Addr: position, Node: node, At: created}}); err != nil {
 			return fmt.Errorf("setting the position of network %q: %w", network, err)
 		}
 	}

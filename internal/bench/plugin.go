@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/etcd-cni/etcd-ipam/internal/gobuild"
 )
 
 // Plugin is one IPAM plugin binary with the network configuration it is
@@ -88,16 +90,12 @@ func (p *Plugin) mustRun(ctx context.Context, command, conf, containerID, node s
 
 // Build compiles the packages (import paths) into dir with the go command,
 // from the module the harness runs in, and returns the binaries' paths.
-// Both plugins are built alike and static (CGO_ENABLED=0), as the
-// containernetworking/plugins releases ship host-local: a dynamically
-// linked binary pays for the dynamic loader on every exec.
+// Both plugins are built alike and static (see gobuild.Command).
 func Build(ctx context.Context, dir string, pkgs ...string) ([]string, error) {
 	var out []string
 	for _, pkg := range pkgs {
 		bin := filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
+		if msg, err := gobuild.Command(ctx, bin, pkg).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s (run the harness inside the etcd-ipam module): %v\n%s", pkg, err, msg)
 		}
 		out = append(out, bin)

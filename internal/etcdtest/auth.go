@@ -69,7 +69,7 @@ func (s *Server) EnableAuth(t testing.TB) Users {
 func (s *Server) ClientAs(t testing.TB, user, password string) *clientv3.Client {
 	t.Helper()
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{s.endpoint},
+		Endpoints:   []string{s.Endpoint()},
 		DialTimeout: clientDialTimeout,
 		TLS:         s.clientTLS,
 		Username:    user,
@@ -77,7 +77,7 @@ func (s *Server) ClientAs(t testing.TB, user, password string) *clientv3.Client 
 		Logger:      zap.NewNop(),
 	})
 	if err != nil {
-		t.Fatalf("etcdtest: logging in to %s as %s: %v", s.endpoint, user, err)
+		t.Fatalf("etcdtest: logging in to %s as %s: %v", s.Endpoint(), user, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c

@@ -1,5 +1,4 @@
-// Package etcdtest starts real, embedded, single-node etcd servers for tests
-// and for the etcd-ipam demo commands.
+// Package etcdtest gives tests real, embedded, single-node etcd servers.
 //
 // The project's tests talk to a real etcd, never to a fake: the allocator's
 // correctness rests on etcd's transaction semantics (compare-and-swap on
@@ -7,53 +6,32 @@
 // re-implement exactly the behaviour the tests are meant to check. An
 // embedded etcd runs in the test process, needs no binary on PATH, and starts
 // in well under a second, so every test can have its own fresh server.
+//
+// The server itself is internal/devetcd's, which the shipped CLI uses too;
+// this package adds only what needs a testing.TB (cleanup, failing the test)
+// and test fixtures (TLS files, users), so that no binary links it.
 package etcdtest
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"strconv"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
 )
 
-const (
-	// readyTimeout bounds how long a start waits for etcd to serve; a
-	// healthy start here takes well under a second, so 30 s only trips
-	// when something is really wrong (or the machine is badly overloaded).
-	readyTimeout = 30 * time.Second
+// clientDialTimeout is the dial timeout of clients made by Client.
+const clientDialTimeout = 5 * time.Second
 
-	// portAttempts is how often a start is retried when a picked port was
-	// taken by someone else between picking and binding it.
-	portAttempts = 5
-
-	// clientDialTimeout is the dial timeout of clients made by Client.
-	clientDialTimeout = 5 * time.Second
-)
-
-// Server is an embedded single-node etcd listening on 127.0.0.1 only.
+// Server is an embedded single-node etcd listening on 127.0.0.1 only; its
+// Endpoint, Stop and Close are devetcd's.
 type Server struct {
-	etcd     *embed.Etcd
-	endpoint string
-	// muted silences etcd's logger. It is set from Stop on, because etcd
-	// logs its own orderly shutdown ("http: Server closed", "use of
-	// closed network connection") at error level, and test output should
-	// show only real trouble.
-	muted    *atomic.Bool
-	stopOnce sync.Once
+	*devetcd.Server
 	// clientTLS is what Client presents to a server started by StartTLS;
 	// nil for a plaintext server.
 	clientTLS *tls.Config
@@ -64,180 +42,15 @@ type Server struct {
 // It fails the test if etcd does not become ready within 30 s.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := StartServer(t.TempDir())
+	d, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
 	// Registered after t.TempDir's own cleanup, so it runs before it:
 	// etcd has closed its files by the time the directory is removed.
-	t.Cleanup(s.Stop)
-	return s
+	t.Cleanup(d.Stop)
+	return &Server{Server: d}
 }
-
-// StartServer is Start without a testing.TB, for the CLI's dev-etcd and demo
-// commands: it starts etcd with its data in dir (created if missing; existing
-// data there is reused) and the caller must Close it. Removing dir is left to
-// the caller too.
-func StartServer(dir string) (*Server, error) {
-	return startServer(dir, nil)
-}
-
-// startServer starts etcd with its data in dir, plaintext or (with
-// clientTLS) https only, retrying when a picked port was taken meanwhile.
-func startServer(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
-	var err error
-	for range portAttempts {
-		var s *Server
-		s, err = startOnce(dir, clientTLS)
-		if err == nil {
-			return s, nil
-		}
-		// Ports are picked by binding to port 0 and releasing them, so
-		// another process may grab one before etcd binds it; only that
-		// race is worth another try.
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("starting embedded etcd: no free loopback ports after %d attempts: %w", portAttempts, err)
-}
-
-// startOnce makes one attempt to start etcd on freshly picked ports. With
-// clientTLS set, clients must speak TLS to it and present a certificate
-// signed by clientTLS.TrustedCAFile.
-func startOnce(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	scheme := "http"
-	if clientTLS != nil {
-		scheme = "https"
-	}
-	clientURL := url.URL{Scheme: scheme, Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
-	peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
-
-	muted := new(atomic.Bool)
-	// Muted while embed.StartEtcd runs: whatever fails there is returned
-	// as an error, and a lost port race must not print a scary log line.
-	muted.Store(true)
-
-	// The client port is unique on this machine while the server lives,
-	// so it makes the member name and cluster token unique too; servers
-	// in one process (parallel tests) then never look like one cluster.
-	name := "etcdtest-" + strconv.Itoa(ports[0])
-	cfg := embed.NewConfig()
-	cfg.Name = name
-	cfg.Dir = dir
-	cfg.ListenClientUrls = []url.URL{clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{clientURL}
-	cfg.ListenPeerUrls = []url.URL{peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{peerURL}
-	cfg.InitialCluster = cfg.InitialClusterFromName(name)
-	cfg.InitialClusterToken = name
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(muted).With(zap.String("etcd", name)))
-	// Test data is thrown away, so durability buys nothing and fsync
-	// costs a lot on slow disks.
-	cfg.UnsafeNoFsync = true
-	// A single member has no peer to lose touch with, so short raft
-	// timers are safe; they cut the time to elect itself leader from up
-	// to ~1 s (defaults 100 ms / 1000 ms) to under 100 ms.
-	cfg.TickMs = 10
-	cfg.ElectionMs = 100
-	// With leadership that quick, etcd's storage-version monitor can run
-	// before the backend's first commit (every 100 ms by default) and
-	// log "failed to update storage version: missing term information"
-	// at error level; committing sooner removes that race and its noise.
-	cfg.BackendBatchInterval = 5 * time.Millisecond
-	if clientTLS != nil {
-		cfg.ClientTLSInfo = *clientTLS
-	}
-
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("starting embedded etcd on %s: %w", clientURL.String(), err)
-	}
-	muted.Store(false)
-
-	timer := time.NewTimer(readyTimeout)
-	defer timer.Stop()
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		muted.Store(true)
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd on %s failed while starting: %w", clientURL.String(), err)
-	case <-timer.C:
-		muted.Store(true)
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd on %s was not ready within %v", clientURL.String(), readyTimeout)
-	}
-	return &Server{etcd: e, endpoint: clientURL.String(), muted: muted}, nil
-}
-
-// freePorts returns n distinct loopback TCP ports that were free a moment
-// ago. Port 0 cannot be handed to etcd instead: it listens fine, but it
-// advertises ":0" in the member list and its HTTP/JSON gateway dials the
-// configured ":0" address rather than the real one, so it would be broken.
-// All n listeners are held open until the end so the kernel cannot hand out
-// the same port twice.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free loopback port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// newLogger returns the logger handed to etcd: error level only, to stderr,
-// and silent while muted is set, so that passing tests print nothing.
-func newLogger(muted *atomic.Bool) *zap.Logger {
-	enc := zap.NewDevelopmentEncoderConfig()
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zapcore.ErrorLevel)
-	return zap.New(mutableCore{Core: core, muted: muted})
-}
-
-// mutableCore is a zapcore.Core that drops every entry while muted is set.
-type mutableCore struct {
-	zapcore.Core
-	muted *atomic.Bool
-}
-
-// Enabled reports false while muted, so callers skip building entries.
-func (c mutableCore) Enabled(l zapcore.Level) bool {
-	return !c.muted.Load() && c.Core.Enabled(l)
-}
-
-// With keeps the mute switch on derived loggers, which etcd makes a lot of.
-func (c mutableCore) With(fields []zapcore.Field) zapcore.Core {
-	return mutableCore{Core: c.Core.With(fields), muted: c.muted}
-}
-
-// Check adds this core (not the inner one) so the mute switch is consulted.
-func (c mutableCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if c.Enabled(ent.Level) {
-		return ce.AddCore(ent, c)
-	}
-	return ce
-}
-
-// Write drops entries that were checked before the server was muted.
-func (c mutableCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
-	if c.muted.Load() {
-		return nil
-	}
-	return c.Core.Write(ent, fields)
-}
-
-// Endpoint returns the client URL, e.g. "http://127.0.0.1:41234", as the
-// plugin's "etcdURL" and clientv3 endpoints expect it.
-func (s *Server) Endpoint() string { return s.endpoint }
 
 // Client returns a client of this server with a 5 s dial timeout (over
 // TLS, with the client certificate, for a server from StartTLS), closed
@@ -245,7 +58,7 @@ func (s *Server) Endpoint() string { return s.endpoint }
 func (s *Server) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{s.endpoint},
+		Endpoints:   []string{s.Endpoint()},
 		DialTimeout: clientDialTimeout,
 		TLS:         s.clientTLS,
 		// Warnings such as retries after Stop are expected in tests
@@ -255,26 +68,20 @@ func (s *Server) Client(t testing.TB) *clientv3.Client {
 			zapcore.Lock(os.Stderr), zapcore.ErrorLevel)),
 	})
 	if err != nil {
-		t.Fatalf("etcdtest: connecting to %s: %v", s.endpoint, err)
+		t.Fatalf("etcdtest: connecting to %s: %v", s.Endpoint(), err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
-// Stop stops etcd and closes its listeners, so that afterwards the endpoint
-// refuses connections; tests use it to make etcd go away mid-test. It is
-// idempotent and safe to call from several goroutines.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		s.muted.Store(true)
-		s.etcd.Close()
-	})
-}
-
-// Close stops etcd like Stop, so that a Server is an io.Closer for callers
-// that defer cleanup; it leaves the data directory alone and always returns
-// nil. It is idempotent.
-func (s *Server) Close() error {
-	s.Stop()
-	return nil
+// StartCluster starts an n-member embedded cluster for one test, with data
+// under t.TempDir, and stops it in t.Cleanup.
+func StartCluster(t testing.TB, n int) *devetcd.Cluster {
+	t.Helper()
+	c, err := devetcd.StartCluster(t.TempDir(), n)
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }

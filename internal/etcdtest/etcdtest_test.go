@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,59 +33,6 @@ func get(t *testing.T, c *clientv3.Client, key string) (string, bool) {
 		return "", false
 	}
 	return string(resp.Kvs[0].Value), true
-}
-
-// TestTwoServersInParallelAreIndependent starts two servers at the same
-// time in one process and checks that each has its own keyspace.
-func TestTwoServersInParallelAreIndependent(t *testing.T) {
-	var (
-		wg      sync.WaitGroup
-		servers [2]*Server
-		errs    [2]error
-		took    [2]time.Duration
-	)
-	for i := range servers {
-		dir := t.TempDir()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			servers[i], errs[i] = StartServer(dir)
-			took[i] = time.Since(start)
-		}()
-	}
-	wg.Wait()
-	for i, s := range servers {
-		if errs[i] != nil {
-			t.Fatalf("server %d: %v", i, errs[i])
-		}
-		t.Cleanup(s.Stop)
-		t.Logf("server %d at %s started in %v", i, s.Endpoint(), took[i])
-	}
-	a, b := servers[0], servers[1]
-	if a.Endpoint() == b.Endpoint() {
-		t.Fatalf("both servers have endpoint %s", a.Endpoint())
-	}
-	for _, s := range servers {
-		u, err := url.Parse(s.Endpoint())
-		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" {
-			t.Fatalf("endpoint %q is not http://127.0.0.1:PORT (parse error %v)", s.Endpoint(), err)
-		}
-	}
-
-	ca, cb := a.Client(t), b.Client(t)
-	put(t, ca, "/k", "a")
-	put(t, cb, "/k", "b")
-	put(t, ca, "/only-a", "x")
-	if v, _ := get(t, ca, "/k"); v != "a" {
-		t.Errorf("server a: /k = %q, want %q", v, "a")
-	}
-	if v, _ := get(t, cb, "/k"); v != "b" {
-		t.Errorf("server b: /k = %q, want %q", v, "b")
-	}
-	if v, ok := get(t, cb, "/only-a"); ok {
-		t.Errorf("server b sees /only-a = %q, which was written to server a", v)
-	}
 }
 
 // TestStartIsFresh checks that Start gives an empty, working server, and
@@ -146,30 +92,6 @@ func TestStartCloseTwice(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("round %d: second Close: %v", i, err)
 		}
-	}
-}
-
-// TestStartServerReusesDataDir checks that StartServer on a directory that
-// already holds data comes back with that data, which dev-etcd --data-dir
-// relies on.
-func TestStartServerReusesDataDir(t *testing.T) {
-	dir := t.TempDir()
-	s, err := StartServer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	func() {
-		defer s.Close()
-		put(t, s.Client(t), "/kept", "yes")
-	}()
-
-	s, err = StartServer(dir)
-	if err != nil {
-		t.Fatalf("restart on the same data dir: %v", err)
-	}
-	defer s.Close()
-	if v, ok := get(t, s.Client(t), "/kept"); !ok || v != "yes" {
-		t.Fatalf("after restart /kept = %q (exists %v), want %q", v, ok, "yes")
 	}
 }
 

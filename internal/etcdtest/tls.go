@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
 )
 
 // TLSFiles are the PEM files a client of a StartTLS server needs, all in a
@@ -59,13 +61,12 @@ func StartTLS(t testing.TB) (*Server, TLSFiles) {
 	if err != nil {
 		t.Fatalf("etcdtest: loading the test client's TLS files: %v", err)
 	}
-	s, err := startServer(t.TempDir(), &serverInfo)
+	d, err := devetcd.StartTLS(t.TempDir(), serverInfo)
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
-	s.clientTLS = clientTLS
-	t.Cleanup(s.Stop)
-	return s, files
+	t.Cleanup(d.Stop)
+	return &Server{Server: d, clientTLS: clientTLS}, files
 }
 
 // WriteTLSFiles creates a CA, a server certificate signed by it for

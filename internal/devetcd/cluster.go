@@ -1,14 +1,15 @@
-package etcdtest
+package devetcd
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -16,8 +17,11 @@ import (
 )
 
 // Cluster is an embedded etcd cluster of several members in this process,
-// for tests of what a leader change does to the plugin's operations: a
-// member can be stopped while the others elect a new leader.
+// for seeing what a leader change does to the plugin's operations: a
+// member can be stopped while the others elect a new leader. Raft timers
+// are etcd's defaults (100 ms heartbeat, 1 s election timeout), so after
+// the leader stops the followers trust it for up to a second before they
+// elect another, as in production.
 type Cluster struct {
 	members []*embed.Etcd
 	urls    []string
@@ -25,19 +29,15 @@ type Cluster struct {
 	stopped []sync.Once
 }
 
-// StartCluster starts an n-member cluster on loopback, with data under
-// t.TempDir, and stops it in t.Cleanup. Raft timers are etcd's defaults
-// (100 ms heartbeat, 1 s election timeout): after the leader is stopped,
-// the followers go on trusting it for up to a second before they elect
-// another, which is the window a client must ride out in production too.
-func StartCluster(t testing.TB, n int) *Cluster {
-	t.Helper()
+// StartCluster starts an n-member cluster on loopback ports with each
+// member's data in a directory under dir. The caller must Close it.
+func StartCluster(dir string, n int) (*Cluster, error) {
 	ports, err := freePorts(2 * n)
 	if err != nil {
-		t.Fatalf("etcdtest: %v", err)
+		return nil, err
 	}
 	muted := new(atomic.Bool)
-	token := "etcdtest-cluster-" + strconv.Itoa(ports[0])
+	token := "devetcd-cluster-" + strconv.Itoa(ports[0])
 	var initial []string
 	cfgs := make([]*embed.Config, n)
 	for i := range n {
@@ -45,7 +45,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*i+1]))}
 		cfg := embed.NewConfig()
 		cfg.Name = fmt.Sprintf("%s-%d", token, i)
-		cfg.Dir = t.TempDir()
+		cfg.Dir = filepath.Join(dir, cfg.Name)
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
 		cfg.InitialClusterToken = token
@@ -57,14 +57,14 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		cfgs[i] = cfg
 	}
 	c := &Cluster{muted: muted, stopped: make([]sync.Once, n)}
-	t.Cleanup(c.stopAll)
 	// Every member must be starting before any can be ready: a quorum
 	// needs the others.
 	for i, cfg := range cfgs {
 		cfg.InitialCluster = strings.Join(initial, ",")
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
-			t.Fatalf("etcdtest: starting member %d: %v", i, err)
+			c.Close()
+			return nil, fmt.Errorf("starting cluster member %d: %w", i, err)
 		}
 		c.members = append(c.members, e)
 		c.urls = append(c.urls, cfg.AdvertiseClientUrls[0].String())
@@ -73,12 +73,14 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		select {
 		case <-e.Server.ReadyNotify():
 		case err := <-e.Err():
-			t.Fatalf("etcdtest: member %d failed while starting: %v", i, err)
+			c.Close()
+			return nil, fmt.Errorf("cluster member %d failed while starting: %w", i, err)
 		case <-time.After(readyTimeout):
-			t.Fatalf("etcdtest: member %d was not ready within %v", i, readyTimeout)
+			c.Close()
+			return nil, fmt.Errorf("cluster member %d was not ready within %v", i, readyTimeout)
 		}
 	}
-	return c
+	return c, nil
 }
 
 // Endpoints lists the members' client URLs, in member order.
@@ -86,8 +88,7 @@ func (c *Cluster) Endpoints() []string { return append([]string(nil), c.urls...)
 
 // Leader returns the index of the member that leads, waiting up to
 // readyTimeout for the running members to agree on one.
-func (c *Cluster) Leader(t testing.TB) int {
-	t.Helper()
+func (c *Cluster) Leader() (int, error) {
 	deadline := time.Now().Add(readyTimeout)
 	for time.Now().Before(deadline) {
 		for i, e := range c.members {
@@ -95,13 +96,12 @@ func (c *Cluster) Leader(t testing.TB) int {
 				continue
 			}
 			if lead := e.Server.Leader(); lead != 0 && lead == e.Server.MemberID() {
-				return i
+				return i, nil
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("etcdtest: no leader within %v", readyTimeout)
-	return -1
+	return -1, errors.New("the cluster elected no leader within " + readyTimeout.String())
 }
 
 // Stop stops member i: its clients' connections break, and the others
@@ -109,7 +109,7 @@ func (c *Cluster) Leader(t testing.TB) int {
 func (c *Cluster) Stop(i int) {
 	c.stopped[i].Do(func() {
 		// A stopping member logs its own orderly shutdown at error
-		// level; the test only wants to hear of real trouble.
+		// level; only real trouble should be heard.
 		c.muted.Store(true)
 		c.members[i].Close()
 		c.muted.Store(false)
@@ -125,7 +125,8 @@ func (c *Cluster) isStopped(i int) bool {
 	}
 }
 
-func (c *Cluster) stopAll() {
+// Close stops every member.
+func (c *Cluster) Close() {
 	for i := range c.members {
 		c.Stop(i)
 	}
