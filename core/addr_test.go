@@ -4,25 +4,13 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// ---- tiny assertion helpers shared by the tests of this package ----
-
-// expect reports a failure (without stopping the test) when ok is false.
-func expect(t testing.TB, ok bool, format string, args ...any) {
-	t.Helper()
-	if !ok {
-		t.Errorf(format, args...)
-	}
-}
-
-// equal reports a failure when got != want.
-func equal[T comparable](t testing.TB, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s = %v, want %v", what, got, want)
-	}
-}
+// netipEqual lets cmp compare netip values, whose fields are unexported.
+var netipEqual = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
 // errContains reports a failure unless err is non-nil and mentions want.
 func errContains(t testing.TB, what string, err error, want string) {
@@ -75,15 +63,21 @@ func TestParseAddr(t *testing.T) {
 		got, err := ParseAddr(tc.in)
 		if tc.wantErr != "" {
 			errContains(t, "ParseAddr("+tc.in+")", err, tc.wantErr)
-			expect(t, !got.IsValid(), "ParseAddr(%q) returned %v together with an error", tc.in, got)
+			if got.IsValid() {
+				t.Errorf("ParseAddr(%q) returned %v together with an error", tc.in, got)
+			}
 			continue
 		}
 		if err != nil {
 			t.Errorf("ParseAddr(%q): unexpected error %v", tc.in, err)
 			continue
 		}
-		equal(t, "ParseAddr("+tc.in+")", got.String(), tc.want)
-		expect(t, !got.Is4In6(), "ParseAddr(%q) = %v is still IPv4-mapped", tc.in, got)
+		if diff := cmp.Diff(tc.want, got.String(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "ParseAddr("+tc.in+")", diff)
+		}
+		if got.Is4In6() {
+			t.Errorf("ParseAddr(%q) = %v is still IPv4-mapped", tc.in, got)
+		}
 	}
 }
 
@@ -118,7 +112,9 @@ func TestParseRequestedAddr(t *testing.T) {
 			t.Errorf("ParseRequestedAddr(%q): unexpected error %v", tc.in, err)
 			continue
 		}
-		equal(t, "ParseRequestedAddr("+tc.in+")", got.String(), tc.want)
+		if diff := cmp.Diff(tc.want, got.String(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "ParseRequestedAddr("+tc.in+")", diff)
+		}
 	}
 }
 
@@ -150,7 +146,9 @@ func TestDistance(t *testing.T) {
 		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1},
 	}
 	for _, tc := range tests {
-		equal(t, "distance("+tc.a+", "+tc.b+")", distance(ip(tc.a), ip(tc.b)), tc.want)
+		if diff := cmp.Diff(tc.want, distance(ip(tc.a), ip(tc.b)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "distance("+tc.a+", "+tc.b+")", diff)
+		}
 	}
 }
 
@@ -168,7 +166,9 @@ func TestLastAddr(t *testing.T) {
 		{"::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
 	}
 	for _, tc := range tests {
-		equal(t, "lastAddr("+tc.prefix+")", lastAddr(netip.MustParsePrefix(tc.prefix)), ip(tc.want))
+		if diff := cmp.Diff(ip(tc.want), lastAddr(netip.MustParsePrefix(tc.prefix)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "lastAddr("+tc.prefix+")", diff)
+		}
 	}
 }
 

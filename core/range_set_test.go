@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // sub is shorthand for a range spec that has only a subnet.
@@ -65,16 +67,24 @@ func TestCanonicalizeRangeSetsValid(t *testing.T) {
 			continue
 		}
 		problems := ValidateRangeSets(tc.specs)
-		equal(t, tc.name+": ValidateRangeSets problems", len(problems), 0)
+		if diff := cmp.Diff(0, len(problems), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": ValidateRangeSets problems", diff)
+		}
 		if len(sets) != len(tc.want) {
 			t.Errorf("%s: got %d sets, want %d", tc.name, len(sets), len(tc.want))
 			continue
 		}
 		for i, s := range sets {
-			equal(t, fmt.Sprintf("%s: set %d", tc.name, i), s.String(), tc.want[i])
-			equal(t, fmt.Sprintf("%s: set %d ranges", tc.name, i), len(s), len(tc.specs[i]))
+			if diff := cmp.Diff(tc.want[i], s.String(), netipEqual); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", fmt.Sprintf("%s: set %d", tc.name, i), diff)
+			}
+			if diff := cmp.Diff(len(tc.specs[i]), len(s), netipEqual); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", fmt.Sprintf("%s: set %d ranges", tc.name, i), diff)
+			}
 			for j, r := range s {
-				equal(t, fmt.Sprintf("%s: set %d range %d", tc.name, i, j), r, mustRange(t, tc.specs[i][j]))
+				if diff := cmp.Diff(mustRange(t, tc.specs[i][j]), r, netipEqual); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", fmt.Sprintf("%s: set %d range %d", tc.name, i, j), diff)
+				}
 			}
 		}
 	}
@@ -100,12 +110,22 @@ func TestRangeSetMembership(t *testing.T) {
 	}
 	for _, tc := range tests {
 		i, ok := s.RangeFor(ip(tc.addr))
-		equal(t, "RangeFor("+tc.addr+")", i, tc.index)
-		equal(t, "RangeFor("+tc.addr+") ok", ok, tc.index >= 0)
-		equal(t, "Contains("+tc.addr+")", s.Contains(ip(tc.addr)), tc.index >= 0)
+		if diff := cmp.Diff(tc.index, i, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "RangeFor("+tc.addr+")", diff)
+		}
+		if diff := cmp.Diff(tc.index >= 0, ok, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "RangeFor("+tc.addr+") ok", diff)
+		}
+		if diff := cmp.Diff(tc.index >= 0, s.Contains(ip(tc.addr)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "Contains("+tc.addr+")", diff)
+		}
 	}
-	equal(t, "Family", s.Family(), 4)
-	equal(t, "Family v6", mustSet(t, sub("2001:db8::/64")).Family(), 6)
+	if diff := cmp.Diff(4, s.Family(), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "Family", diff)
+	}
+	if diff := cmp.Diff(6, mustSet(t, sub("2001:db8::/64")).Family(), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "Family v6", diff)
+	}
 }
 
 func TestRangeSetOverlaps(t *testing.T) {
@@ -128,8 +148,12 @@ func TestRangeSetOverlaps(t *testing.T) {
 		{"itself", p3, p3, true},
 	}
 	for _, tc := range tests {
-		equal(t, tc.name+" (a,b)", tc.a.Overlaps(tc.b), tc.want)
-		equal(t, tc.name+" (b,a)", tc.b.Overlaps(tc.a), tc.want)
+		if diff := cmp.Diff(tc.want, tc.a.Overlaps(tc.b), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+" (a,b)", diff)
+		}
+		if diff := cmp.Diff(tc.want, tc.b.Overlaps(tc.a), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+" (b,a)", diff)
+		}
 	}
 }
 
@@ -154,7 +178,9 @@ func TestRangeSetCapacity(t *testing.T) {
 		{"ipv6 /126 and /48", []RangeSpec{sub("2001:db8:1::/126"), sub("2001:db8::/48")}, max},
 	}
 	for _, tc := range tests {
-		equal(t, tc.name, mustSet(t, tc.specs...).Capacity(), tc.want)
+		if diff := cmp.Diff(tc.want, mustSet(t, tc.specs...).Capacity(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -174,7 +200,9 @@ func TestRangeSetCapacities(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got := mustSet(t, tc.specs...).Capacities()
-		expect(t, slices.Equal(got, tc.want), "%s: Capacities() = %v, want %v", tc.name, got, tc.want)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Capacities() = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -186,17 +214,29 @@ type wantProblem struct {
 
 func checkProblem(t *testing.T, what string, got *ConfigError, want wantProblem) {
 	t.Helper()
-	equal(t, what+": RangeSet", got.RangeSet, want.set)
-	equal(t, what+": Range", got.Range, want.rng)
-	expect(t, strings.Contains(got.Reason, want.reason), "%s: reason %q does not contain %q", what, got.Reason, want.reason)
+	if diff := cmp.Diff(want.set, got.RangeSet, netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", what+": RangeSet", diff)
+	}
+	if diff := cmp.Diff(want.rng, got.Range, netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", what+": Range", diff)
+	}
+	if !strings.Contains(got.Reason, want.reason) {
+		t.Errorf("%s: reason %q does not contain %q", what, got.Reason, want.reason)
+	}
 	msg := got.Error()
 	switch {
 	case want.set < 0:
-		equal(t, what+": Error()", msg, got.Reason)
+		if diff := cmp.Diff(got.Reason, msg, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", what+": Error()", diff)
+		}
 	case want.rng < 0:
-		equal(t, what+": Error()", msg, fmt.Sprintf("range set %d: %s", want.set, got.Reason))
+		if diff := cmp.Diff(fmt.Sprintf("range set %d: %s", want.set, got.Reason), msg, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", what+": Error()", diff)
+		}
 	default:
-		equal(t, what+": Error()", msg, fmt.Sprintf("range set %d, range %d: %s", want.set, want.rng, got.Reason))
+		if diff := cmp.Diff(fmt.Sprintf("range set %d, range %d: %s", want.set, want.rng, got.Reason), msg, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", what+": Error()", diff)
+		}
 	}
 }
 
@@ -247,7 +287,9 @@ func TestCanonicalizeRangeSetsErrors(t *testing.T) {
 			t.Errorf("%s: no error", tc.name)
 			continue
 		}
-		expect(t, sets == nil, "%s: sets returned with an error: %v", tc.name, sets)
+		if !(sets == nil) {
+			t.Errorf("%s: sets returned with an error: %v", tc.name, sets)
+		}
 		var ce *ConfigError
 		if !errors.As(err, &ce) {
 			t.Errorf("%s: error %T is not a *ConfigError", tc.name, err)
@@ -260,7 +302,9 @@ func TestCanonicalizeRangeSetsErrors(t *testing.T) {
 			t.Errorf("%s: ValidateRangeSets found nothing", tc.name)
 			continue
 		}
-		equal(t, tc.name+": first problem", *problems[0], *ce)
+		if diff := cmp.Diff(*ce, *problems[0], netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": first problem", diff)
+		}
 	}
 }
 
@@ -317,12 +361,16 @@ func TestValidateRangeSetsReportsAll(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("CanonicalizeRangeSets error %v is not a *ConfigError", err)
 	}
-	equal(t, "first problem", *ce, *problems[0])
+	if diff := cmp.Diff(*problems[0], *ce, netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "first problem", diff)
+	}
 }
 
 func TestValidateRangeSetsValid(t *testing.T) {
 	problems := ValidateRangeSets([][]RangeSpec{{sub("10.0.0.0/24")}, {sub("2001:db8::/64")}})
-	expect(t, problems == nil, "problems for a valid config: %v", problems)
+	if !(problems == nil) {
+		t.Errorf("problems for a valid config: %v", problems)
+	}
 }
 
 func TestRangeSetString(t *testing.T) {
@@ -336,7 +384,11 @@ func TestRangeSetString(t *testing.T) {
 			"2001:db8::1-2001:db8::3,2001:db8:1::10-2001:db8:1::20"},
 	}
 	for _, tc := range tests {
-		equal(t, "String", mustSet(t, tc.specs...).String(), tc.want)
+		if diff := cmp.Diff(tc.want, mustSet(t, tc.specs...).String(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "String", diff)
+		}
 	}
-	equal(t, "empty String", RangeSet{}.String(), "")
+	if diff := cmp.Diff("", RangeSet{}.String(), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "empty String", diff)
+	}
 }

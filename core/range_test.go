@@ -3,6 +3,8 @@ package core
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // mustRange canonicalises a range or fails the test.
@@ -93,13 +95,17 @@ func TestCanonicalizeRangeDefaults(t *testing.T) {
 			RangeEnd:   ip(tc.end),
 			Gateway:    ip(tc.gate),
 		}
-		equal(t, tc.name, r, want)
+		if diff := cmp.Diff(want, r, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 		// The canonical form written back canonicalises to itself.
 		again, err := CanonicalizeRange(r.Spec())
 		if err != nil {
 			t.Errorf("%s: Spec() %+v does not canonicalise: %v", tc.name, r.Spec(), err)
 		} else {
-			equal(t, tc.name+" round trip", again, r)
+			if diff := cmp.Diff(r, again, netipEqual); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.name+" round trip", diff)
+			}
 		}
 	}
 }
@@ -177,7 +183,9 @@ func TestCanonicalizeRangeErrors(t *testing.T) {
 	for _, tc := range tests {
 		r, err := CanonicalizeRange(tc.spec)
 		errContains(t, tc.name, err, tc.wantErr)
-		equal(t, tc.name+": range on error", r, Range{})
+		if diff := cmp.Diff(Range{}, r, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": range on error", diff)
+		}
 	}
 }
 
@@ -223,7 +231,9 @@ func TestRangeContains(t *testing.T) {
 		{"top of v6 space", top, ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), true},
 	}
 	for _, tc := range tests {
-		equal(t, tc.name, tc.r.Contains(tc.addr), tc.want)
+		if diff := cmp.Diff(tc.want, tc.r.Contains(tc.addr), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -271,8 +281,12 @@ func TestRangeOverlaps(t *testing.T) {
 	for _, tc := range tests {
 		a, b := mustRange(t, tc.a), mustRange(t, tc.b)
 		// The relation is symmetric.
-		equal(t, tc.name+" (a,b)", a.Overlaps(b), tc.expect)
-		equal(t, tc.name+" (b,a)", b.Overlaps(a), tc.expect)
+		if diff := cmp.Diff(tc.expect, a.Overlaps(b), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+" (a,b)", diff)
+		}
+		if diff := cmp.Diff(tc.expect, b.Overlaps(a), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+" (b,a)", diff)
+		}
 	}
 }
 
@@ -311,7 +325,9 @@ func TestRangeCapacity(t *testing.T) {
 		{"ipv6 /0 saturates", RangeSpec{Subnet: "::/0"}, max},
 	}
 	for _, tc := range tests {
-		equal(t, tc.name, mustRange(t, tc.spec).Capacity(), tc.want)
+		if diff := cmp.Diff(tc.want, mustRange(t, tc.spec).Capacity(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -331,8 +347,14 @@ func TestRangeStringFamilySpec(t *testing.T) {
 	}
 	for _, tc := range tests {
 		r := mustRange(t, tc.spec)
-		equal(t, "String", r.String(), tc.str)
-		equal(t, "Family", r.Family(), tc.family)
-		equal(t, "Spec", r.Spec(), tc.out)
+		if diff := cmp.Diff(tc.str, r.String(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "String", diff)
+		}
+		if diff := cmp.Diff(tc.family, r.Family(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "Family", diff)
+		}
+		if diff := cmp.Diff(tc.out, r.Spec(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", "Spec", diff)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // addrList renders addresses, the zero Addr as "-".
@@ -60,16 +62,28 @@ func TestAssignRequested(t *testing.T) {
 		req := addrs(tc.requested...)
 		before := slices.Clone(req)
 		perSet, unmatched := AssignRequested(sets, req)
-		equal(t, tc.name+": per set", addrList(perSet), tc.perSet)
-		equal(t, tc.name+": unmatched", addrList(unmatched), tc.unmatched)
-		expect(t, slices.Equal(req, before), "%s: input modified: %v", tc.name, req)
+		if diff := cmp.Diff(tc.perSet, addrList(perSet), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": per set", diff)
+		}
+		if diff := cmp.Diff(tc.unmatched, addrList(unmatched), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": unmatched", diff)
+		}
+		if !slices.Equal(req, before) {
+			t.Errorf("%s: input modified: %v", tc.name, req)
+		}
 		for i, a := range perSet {
-			expect(t, !a.IsValid() || sets[i].Contains(a), "%s: %v given to set %d that does not contain it", tc.name, a, i)
+			if !(!a.IsValid() || sets[i].Contains(a)) {
+				t.Errorf("%s: %v given to set %d that does not contain it", tc.name, a, i)
+			}
 		}
 	}
 	perSet, unmatched := AssignRequested(nil, addrs("10.0.0.1"))
-	equal(t, "no sets: per set", len(perSet), 0)
-	equal(t, "no sets: unmatched", addrList(unmatched), "10.0.0.1")
+	if diff := cmp.Diff(0, len(perSet), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "no sets: per set", diff)
+	}
+	if diff := cmp.Diff("10.0.0.1", addrList(unmatched), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "no sets: unmatched", diff)
+	}
 }
 
 func TestCheckRequested(t *testing.T) {
@@ -115,9 +129,13 @@ func TestCheckRequested(t *testing.T) {
 	}
 	for _, tc := range tests {
 		i, err := tc.set.CheckRequested(ip(tc.addr))
-		equal(t, tc.name+": index", i, tc.index)
+		if diff := cmp.Diff(tc.index, i, netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name+": index", diff)
+		}
 		if tc.wantErr == "" {
-			expect(t, err == nil, "%s: unexpected error %v", tc.name, err)
+			if !(err == nil) {
+				t.Errorf("%s: unexpected error %v", tc.name, err)
+			}
 		} else {
 			errContains(t, tc.name, err, tc.wantErr)
 		}
@@ -149,14 +167,20 @@ func TestCheckRequestedError(t *testing.T) {
 		if !errors.As(err, &re) {
 			t.Fatalf("%s: error %T %v is not a *RequestedError", tc.addr, err, err)
 		}
-		expect(t, reflect.DeepEqual(*re, tc.want), "%s: error fields %+v, want %+v", tc.addr, *re, tc.want)
-		equal(t, tc.addr+": message", err.Error(), tc.msg)
+		if !reflect.DeepEqual(*re, tc.want) {
+			t.Errorf("%s: error fields %+v, want %+v", tc.addr, *re, tc.want)
+		}
+		if diff := cmp.Diff(tc.msg, err.Error(), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.addr+": message", diff)
+		}
 	}
 	// The error keeps its own copy of the set.
 	s := slices.Clone(set)
 	_, err := s.CheckRequested(ip("10.0.0.9"))
 	s[0].RangeEnd = ip("10.0.0.30")
-	equal(t, "message after the set changed", err.Error(), tests[1].msg)
+	if diff := cmp.Diff(tests[1].msg, err.Error(), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "message after the set changed", diff)
+	}
 }
 
 // Every address of a small set is either accepted by CheckRequested with
@@ -168,11 +192,17 @@ func TestCheckRequestedAgreesWithRangeFor(t *testing.T) {
 			i, err := s.CheckRequested(a)
 			r, _ := s.RangeFor(a)
 			if a == s[r].Gateway {
-				expect(t, err != nil && i == -1, "%s: gateway %v accepted", s, a)
+				if !(err != nil && i == -1) {
+					t.Errorf("%s: gateway %v accepted", s, a)
+				}
 				continue
 			}
-			expect(t, err == nil && i == r, "%s: CheckRequested(%v) = %d, %v; want %d", s, a, i, err, r)
+			if !(err == nil && i == r) {
+				t.Errorf("%s: CheckRequested(%v) = %d, %v; want %d", s, a, i, err, r)
+			}
 		}
-		expect(t, fmt.Sprint(s) != "", "empty set string")
+		if !(fmt.Sprint(s) != "") {
+			t.Errorf("empty set string")
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // ---- helpers ----
@@ -150,7 +152,9 @@ func TestSearchOrder(t *testing.T) {
 		if tc.last != "" {
 			last = ip(tc.last)
 		}
-		equal(t, tc.name, segString(s.SearchOrder(last)), tc.want)
+		if diff := cmp.Diff(tc.want, segString(s.SearchOrder(last)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -171,9 +175,13 @@ func TestSearchOrderCoversSetOnce(t *testing.T) {
 			order := s.SearchOrder(last)
 			var seen []netip.Addr
 			for _, seg := range order {
-				expect(t, !seg.To.Less(seg.From), "%s last %v: empty segment %v", s, last, seg)
+				if seg.To.Less(seg.From) {
+					t.Errorf("%s last %v: empty segment %v", s, last, seg)
+				}
 				for a := seg.From; a.IsValid() && !seg.To.Less(a); a = a.Next() {
-					expect(t, s[seg.Range].Contains(a), "%s last %v: %v not in range %d", s, last, a, seg.Range)
+					if !(s[seg.Range].Contains(a)) {
+						t.Errorf("%s last %v: %v not in range %d", s, last, a, seg.Range)
+					}
 					seen = append(seen, a)
 				}
 			}
@@ -184,11 +192,15 @@ func TestSearchOrderCoversSetOnce(t *testing.T) {
 			slices.SortFunc(seen, netip.Addr.Compare)
 			sortedAll := slices.Clone(all)
 			slices.SortFunc(sortedAll, netip.Addr.Compare)
-			expect(t, slices.Equal(seen, sortedAll), "%s last %v: order %s does not cover the set once", s, last, segString(order))
+			if !slices.Equal(seen, sortedAll) {
+				t.Errorf("%s last %v: order %s does not cover the set once", s, last, segString(order))
+			}
 			// The walk ends with last itself when last is in the set.
 			if s.Contains(last) {
 				end := order[len(order)-1].To
-				equal(t, fmt.Sprintf("%s last %v: final address", s, last), end, last)
+				if diff := cmp.Diff(last, end, netipEqual); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", fmt.Sprintf("%s last %v: final address", s, last), diff)
+				}
 			}
 		}
 	}
@@ -247,11 +259,15 @@ func TestChooseHostLocalRoundRobin(t *testing.T) {
 		}
 		c := chooseComplete(s, last, addrs(tc.taken...), 0)
 		if tc.want == "" {
-			equal(t, tc.name, choiceString(c), "exhausted")
+			if diff := cmp.Diff("exhausted", choiceString(c), netipEqual); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+			}
 			continue
 		}
 		i, _ := s.RangeFor(ip(tc.want))
-		equal(t, tc.name, choiceString(c), fmt.Sprintf("found %s in r%d", tc.want, i))
+		if diff := cmp.Diff(fmt.Sprintf("found %s in r%d", tc.want, i), choiceString(c), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -312,7 +328,9 @@ func TestChooseIterationOrder(t *testing.T) {
 		if tc.last != "" {
 			last = ip(tc.last)
 		}
-		equal(t, tc.name, strings.Join(walkFree(tc.set, last, nil), " "), tc.want)
+		if diff := cmp.Diff(tc.want, strings.Join(walkFree(tc.set, last, nil), " "), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -326,21 +344,29 @@ func TestChooseSequentialAllocation(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		c := chooseComplete(s, last, taken, 0)
 		if !c.Found {
-			expect(t, c.Exhausted, "allocation %d: %s", i, choiceString(c))
+			if !c.Exhausted {
+				t.Errorf("allocation %d: %s", i, choiceString(c))
+			}
 			break
 		}
 		got = append(got, c.Addr.String())
 		taken = append(taken, c.Addr)
 		last = c.Addr
 	}
-	equal(t, "sequence", strings.Join(got, " "), "192.168.1.2 192.168.1.3 192.168.1.4 192.168.1.5 192.168.1.6")
+	if diff := cmp.Diff("192.168.1.2 192.168.1.3 192.168.1.4 192.168.1.5 192.168.1.6", strings.Join(got, " "), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "sequence", diff)
+	}
 
 	// host-local: "should allocate in a round-robin fashion" — a released
 	// address is not reused at once.
 	c := chooseComplete(s, netip.Addr{}, nil, 0)
-	equal(t, "first", c.Addr, ip("192.168.1.2"))
+	if diff := cmp.Diff(ip("192.168.1.2"), c.Addr, netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "first", diff)
+	}
 	c = chooseComplete(s, c.Addr, nil, 0) // released, last stays
-	equal(t, "after release", c.Addr, ip("192.168.1.3"))
+	if diff := cmp.Diff(ip("192.168.1.3"), c.Addr, netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "after release", diff)
+	}
 }
 
 func TestChoosePick(t *testing.T) {
@@ -370,7 +396,9 @@ func TestChoosePick(t *testing.T) {
 		if tc.last != "" {
 			last = ip(tc.last)
 		}
-		equal(t, tc.name, choiceString(chooseComplete(three, last, taken, tc.pick)), tc.want)
+		if diff := cmp.Diff(tc.want, choiceString(chooseComplete(three, last, taken, tc.pick)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -391,13 +419,17 @@ func TestChooseExhaustion(t *testing.T) {
 		for _, last := range append(enumerate(tc.set), netip.Addr{}) {
 			for _, pick := range []int{0, 1, 5} {
 				c := chooseComplete(tc.set, last, tc.taken, pick)
-				equal(t, fmt.Sprintf("%s last %v pick %d", tc.name, last, pick), choiceString(c), "exhausted")
+				if diff := cmp.Diff("exhausted", choiceString(c), netipEqual); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", fmt.Sprintf("%s last %v pick %d", tc.name, last, pick), diff)
+				}
 			}
 		}
 	}
 	// No observation at all: nothing is free.
 	s := mustSet(t, sub("10.0.0.0/29"))
-	equal(t, "no observations", choiceString(s.Choose(nil, 0)), "exhausted")
+	if diff := cmp.Diff("exhausted", choiceString(s.Choose(nil, 0)), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "no observations", diff)
+	}
 }
 
 func TestChooseHugeRanges(t *testing.T) {
@@ -424,7 +456,9 @@ func TestChooseHugeRanges(t *testing.T) {
 		if tc.last != "" {
 			last = ip(tc.last)
 		}
-		equal(t, tc.name, choiceString(chooseComplete(tc.set, last, tc.taken, tc.pick)), tc.want)
+		if diff := cmp.Diff(tc.want, choiceString(chooseComplete(tc.set, last, tc.taken, tc.pick)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -485,7 +519,9 @@ func TestChooseIncomplete(t *testing.T) {
 			"found 10.0.0.4 in r0"},
 	}
 	for _, tc := range tests {
-		equal(t, tc.name, choiceString(tc.set.Choose(tc.obs, tc.pick)), tc.want)
+		if diff := cmp.Diff(tc.want, choiceString(tc.set.Choose(tc.obs, tc.pick)), netipEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -497,7 +533,9 @@ func TestChooseResume(t *testing.T) {
 		ip("10.0.2.2"): true,
 	})
 	segs := s.SearchOrder(ip("10.0.0.2"))
-	equal(t, "order", segString(segs), "r1:10.0.1.1-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2")
+	if diff := cmp.Diff("r1:10.0.1.1-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2", segString(segs), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "order", diff)
+	}
 	// rounds searches with a store that reads two taken addresses per
 	// segment, resuming until Choose decides.
 	rounds := func(segs []Segment, taken []netip.Addr) string {
@@ -516,16 +554,19 @@ func TestChooseResume(t *testing.T) {
 		}
 		return strings.Join(out, " | ")
 	}
-	equal(t, "rounds", rounds(segs, taken), "found 10.0.1.2 in r1")
+	if diff := cmp.Diff("found 10.0.1.2 in r1", rounds(segs, taken), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "rounds", diff)
+	}
 
 	// Now 10.0.1.2 is taken too: the store stops at 10.0.1.3 and the
 	// allocator must resume after it, twice, before moving on.
 	taken = append(taken, ip("10.0.1.2"))
 	slices.SortFunc(taken, netip.Addr.Compare)
-	equal(t, "rounds", rounds(s.SearchOrder(ip("10.0.0.2")), taken),
-		"resume r1:10.0.1.4-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
-			"resume r1:10.0.1.6-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
-			"found 10.0.0.2 in r0")
+	if diff := cmp.Diff("resume r1:10.0.1.4-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
+		"resume r1:10.0.1.6-10.0.1.6 r2:10.0.2.1-10.0.2.2 r0:10.0.0.1-10.0.0.2 | "+
+		"found 10.0.0.2 in r0", rounds(s.SearchOrder(ip("10.0.0.2")), taken), netipEqual); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", "rounds", diff)
+	}
 }
 
 // ---- simulation against a transliteration of host-local ----
@@ -660,7 +701,9 @@ func TestSimulationAgainstHostLocal(t *testing.T) {
 					continue
 				}
 				allocs++
-				expect(t, !taken[got], "seq %d op %d: %v handed out twice", seq, op, got)
+				if !(!taken[got]) {
+					t.Errorf("seq %d op %d: %v handed out twice", seq, op, got)
+				}
 				taken[got], last = true, got
 			case n < 90: // release a random taken address
 				if ts := sortedTaken(taken); len(ts) > 0 {
@@ -670,7 +713,9 @@ func TestSimulationAgainstHostLocal(t *testing.T) {
 				a := all[rng.Intn(len(all))]
 				i, err := s.CheckRequested(a)
 				if r, _ := s.RangeFor(a); a == s[r].Gateway {
-					expect(t, err != nil, "seq %d op %d: gateway %v accepted", seq, op, a)
+					if !(err != nil) {
+						t.Errorf("seq %d op %d: gateway %v accepted", seq, op, a)
+					}
 					continue
 				}
 				if err != nil || i < 0 || !s[i].Contains(a) {
@@ -686,8 +731,12 @@ func TestSimulationAgainstHostLocal(t *testing.T) {
 		}
 	}
 	t.Logf("%d allocations, %d exhaustions, %d resumed searches, %d requested", allocs, exhausted, resumed, requests)
-	expect(t, exhausted > 100, "too few exhaustions (%d): the simulation does not reach full sets", exhausted)
-	expect(t, resumed > 1000, "too few resumed searches (%d): incomplete observations are not exercised", resumed)
+	if !(exhausted > 100) {
+		t.Errorf("too few exhaustions (%d): the simulation does not reach full sets", exhausted)
+	}
+	if !(resumed > 1000) {
+		t.Errorf("too few resumed searches (%d): incomplete observations are not exercised", resumed)
+	}
 }
 
 // ---- fuzzing ----
