@@ -97,7 +97,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 				if failure != nil {
 					return nil, failure
 				}
-				return nil, &RequestedError{fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
+				return nil, &RequestedError{Msg: fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
 					joinAddrs(unmatched), plural(len(unmatched), "is", "are"), s.name, plural(len(unmatched), "its", "their"))}
 			}
 			candidates = s.candidates(observed, picked, perSet)
@@ -118,7 +118,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		for _, lost := range outcome.Lost {
 			for i, req := range perSet {
 				if req == lost {
-					return nil, &RequestedError{fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", lost, i, s.sets[i], s.name)}
+					return nil, &RequestedError{Msg: fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", lost, i, s.sets[i], s.name)}
 				}
 			}
 		}

@@ -159,10 +159,16 @@ func (e *ExhaustedError) Error() string {
 }
 
 // RequestedError: a requested address cannot be had (taken, outside every
-// range set, or a gateway). Msg names the address and why.
-type RequestedError struct{ Msg string }
+// range set, or a gateway). Msg names the address and why; Err is the
+// core's *core.RequestedError when the core refused it.
+type RequestedError struct {
+	Msg string
+	Err error
+}
 
 func (e *RequestedError) Error() string { return e.Msg }
+
+func (e *RequestedError) Unwrap() error { return e.Err }
 
 // UnknownAttachmentError: CHECK found no attachment, or one that lost
 // addresses.

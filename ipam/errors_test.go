@@ -1,13 +1,18 @@
 package ipam
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/etcd-cni/etcd-ipam/config"
+	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // TestAsCNIErrorCodes pins down the mapping of etcd's errors, as the
@@ -28,6 +33,22 @@ func TestAsCNIErrorCodes(t *testing.T) {
 		{rpctypes.ErrKeyNotFound, types.ErrIOFailure},
 		{rpctypes.ErrRequestTooLarge, types.ErrIOFailure},
 		{types.NewError(CodeExhausted, "full", ""), CodeExhausted},
+		// The typed errors of the store, the core and ipam itself.
+		{&store.NameError{What: store.ContainerID, Reason: "is empty"}, types.ErrInvalidEnvironmentVariables},
+		{&store.NameError{What: store.IfName, Reason: "is empty"}, types.ErrInvalidEnvironmentVariables},
+		{&store.NameError{What: store.NetworkName, Reason: "is empty"}, types.ErrInvalidNetworkConfig},
+		{&store.TLSFileError{Key: "etcdCertFile", Message: "expired"}, types.ErrInvalidNetworkConfig},
+		{fmt.Errorf("reading: %w", &store.TLSError{Failures: []string{"a: bad"}}), types.ErrInvalidNetworkConfig},
+		{&store.DialError{Err: errors.New("bad endpoint")}, types.ErrInvalidNetworkConfig},
+		{&store.DialError{Err: context.DeadlineExceeded}, types.ErrTryAgainLater},
+		{fmt.Errorf("open: %w", &core.ConfigError{Reason: "bad"}), types.ErrInvalidNetworkConfig},
+		{ErrNoNode, types.ErrInvalidNetworkConfig},
+		{&ExhaustedError{Network: "n"}, CodeExhausted},
+		{&RequestedError{Msg: "taken", Err: &core.RequestedError{}}, CodeRequestedUnavailable},
+		{&UnknownAttachmentError{Msg: "none"}, types.ErrUnknownContainer},
+		{&UnavailableError{Msg: "down", Err: context.DeadlineExceeded}, CodeStatusUnavailable},
+		{errContention, types.ErrTryAgainLater},
+		{fmt.Errorf("releasing: %w", store.ErrOwnerChanged), types.ErrIOFailure},
 	} {
 		if got := AsCNIError(tc.err).Code; got != tc.code {
 			t.Errorf("AsCNIError(%v) has code %d, want %d", tc.err, got, tc.code)
@@ -58,5 +79,28 @@ func TestAsCNIErrorConfigKinds(t *testing.T) {
 				t.Errorf("kind %d, hint %q: CNI text %q, config text %q", tc.kind, hint, got.Error(), in.Error())
 			}
 		}
+	}
+}
+
+// TestNameErrorsNameTheVariable: a container ID or interface name the store
+// refuses is the runtime's CNI_CONTAINERID or CNI_IFNAME, and says so.
+func TestNameErrorsNameTheVariable(t *testing.T) {
+	got := AsCNIError(&store.NameError{What: store.ContainerID, Reason: "is 2000 bytes long; the limit is 1024"})
+	if got.Msg != "CNI_CONTAINERID is 2000 bytes long; the limit is 1024" {
+		t.Errorf("message %q", got.Msg)
+	}
+}
+
+// TestExplainAddsTheAdviceOnce: frontends that print text get the hint a
+// runtime would get, once, with the cause still wrapped.
+func TestExplainAddsTheAdviceOnce(t *testing.T) {
+	err := fmt.Errorf("listing: %w", rpctypes.ErrPermissionDenied)
+	explained := Explain(err)
+	if !errors.Is(explained, rpctypes.ErrPermissionDenied) || !strings.Contains(explained.Error(), "check etcdUsername") {
+		t.Errorf("Explain(%v) = %v", err, explained)
+	}
+	cniErr := AsCNIError(err)
+	if again := Explain(cniErr); again.Error() != cniErr.Error() {
+		t.Errorf("Explain of an error that carries its advice: %q, want %q", again, cniErr)
 	}
 }

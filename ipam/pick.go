@@ -11,10 +11,11 @@ import (
 
 // pick chooses one address per range set, in order, from observed (and
 // taken, whether each requested address is taken). It stops at the first
-// range set that cannot give one and returns that failure together with the
-// addresses chosen before it.
-func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken []bool, requested []netip.Addr) ([]store.AttachedAddr, error, error) {
-	picked := make([]store.AttachedAddr, 0, len(s.sets))
+// range set that cannot give one and returns that failure (an
+// *ExhaustedError or *RequestedError, the ADD's answer) together with the
+// addresses chosen before it; err is a failure to read etcd.
+func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken []bool, requested []netip.Addr) (picked []store.AttachedAddr, failure, err error) {
+	picked = make([]store.AttachedAddr, 0, len(s.sets))
 	for i, set := range s.sets {
 		var addr netip.Addr
 		var rangeIdx int
@@ -22,10 +23,10 @@ func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken
 			addr = requested[i]
 			idx, err := s.core.CheckRequested(set, addr)
 			if err != nil {
-				return picked, &RequestedError{fmt.Sprintf("range set %d of network %q: %v", i, s.name, err)}, nil
+				return picked, &RequestedError{Msg: fmt.Sprintf("range set %d of network %q: %v", i, s.name, err), Err: err}, nil
 			}
 			if taken[0] {
-				return picked, &RequestedError{fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", addr, i, set, s.name)}, nil
+				return picked, &RequestedError{Msg: fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", addr, i, set, s.name)}, nil
 			}
 			taken = taken[1:]
 			rangeIdx = idx
