@@ -102,6 +102,17 @@ func AsStatusError(err error) *types.Error {
 	return types.NewError(CodeStatusUnavailable, e.Error(), "")
 }
 
+// withConfigAdvice is err's text, followed by what to change when err is a
+// configuration problem (TLS files or certificates, etcd's role): STATUS
+// reports such a failure as code 50, whose message must still say what to
+// fix.
+func withConfigAdvice(err error) string {
+	if e := AsCNIError(err); e.Code == types.ErrInvalidNetworkConfig && e.Details != "" {
+		return err.Error() + "; " + e.Details
+	}
+	return err.Error()
+}
+
 // isAccessDenied reports etcd refusing who we are or what we asked for.
 func isAccessDenied(err error) bool {
 	return errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||

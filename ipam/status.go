@@ -43,12 +43,12 @@ func (s *Session) Status(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := s.net.Ping(ctx); err != nil {
-		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %v", s.name, err),
+		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %s", s.name, withConfigAdvice(err)),
 			Hint: "check that etcd is running and reachable at etcdURL", Err: err}
 	}
 	usage, err := s.Usage(ctx)
 	if err != nil {
-		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %v", s.name, err), Err: err}
+		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %s", s.name, withConfigAdvice(err)), Err: err}
 	}
 	hasFree := make([]bool, len(s.sets))
 	for _, u := range usage {
