@@ -1,7 +1,6 @@
-package devetcd
+package devetcd_test
 
 import (
-	"context"
 	"net/url"
 	"sync"
 	"testing"
@@ -9,10 +8,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/etcd-cni/etcd-ipam/internal/devetcd"
+	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 )
 
 // client returns a client of s, closed when the test ends.
-func client(t *testing.T, s *Server) *clientv3.Client {
+func client(t *testing.T, s *devetcd.Server) *clientv3.Client {
 	t.Helper()
 	c, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -22,37 +24,12 @@ func client(t *testing.T, s *Server) *clientv3.Client {
 	return c
 }
 
-// put writes key=value with a short deadline and fails the test on error.
-func put(t *testing.T, c *clientv3.Client, key, value string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.Put(ctx, key, value); err != nil {
-		t.Fatalf("put %s: %v", key, err)
-	}
-}
-
-// get reads key and returns its value and whether it exists.
-func get(t *testing.T, c *clientv3.Client, key string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := c.Get(ctx, key)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return "", false
-	}
-	return string(resp.Kvs[0].Value), true
-}
-
 // TestTwoServersInParallelAreIndependent starts two servers at the same
 // time in one process and checks that each has its own keyspace.
 func TestTwoServersInParallelAreIndependent(t *testing.T) {
 	var (
 		wg      sync.WaitGroup
-		servers [2]*Server
+		servers [2]*devetcd.Server
 		errs    [2]error
 		took    [2]time.Duration
 	)
@@ -62,7 +39,7 @@ func TestTwoServersInParallelAreIndependent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			servers[i], errs[i] = Start(dir)
+			servers[i], errs[i] = devetcd.Start(dir)
 			took[i] = time.Since(start)
 		}()
 	}
@@ -86,16 +63,16 @@ func TestTwoServersInParallelAreIndependent(t *testing.T) {
 	}
 
 	ca, cb := client(t, a), client(t, b)
-	put(t, ca, "/k", "a")
-	put(t, cb, "/k", "b")
-	put(t, ca, "/only-a", "x")
-	if v, _ := get(t, ca, "/k"); v != "a" {
+	etcdtest.Put(t, ca, "/k", "a")
+	etcdtest.Put(t, cb, "/k", "b")
+	etcdtest.Put(t, ca, "/only-a", "x")
+	if v, _ := etcdtest.Get(t, ca, "/k"); v != "a" {
 		t.Errorf("server a: /k = %q, want %q", v, "a")
 	}
-	if v, _ := get(t, cb, "/k"); v != "b" {
+	if v, _ := etcdtest.Get(t, cb, "/k"); v != "b" {
 		t.Errorf("server b: /k = %q, want %q", v, "b")
 	}
-	if v, ok := get(t, cb, "/only-a"); ok {
+	if v, ok := etcdtest.Get(t, cb, "/only-a"); ok {
 		t.Errorf("server b sees /only-a = %q, which was written to server a", v)
 	}
 }
@@ -105,21 +82,21 @@ func TestTwoServersInParallelAreIndependent(t *testing.T) {
 // relies on.
 func TestStartReusesDataDir(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Start(dir)
+	s, err := devetcd.Start(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	func() {
 		defer s.Close()
-		put(t, client(t, s), "/kept", "yes")
+		etcdtest.Put(t, client(t, s), "/kept", "yes")
 	}()
 
-	s, err = Start(dir)
+	s, err = devetcd.Start(dir)
 	if err != nil {
 		t.Fatalf("restart on the same data dir: %v", err)
 	}
 	defer s.Close()
-	if v, ok := get(t, client(t, s), "/kept"); !ok || v != "yes" {
+	if v, ok := etcdtest.Get(t, client(t, s), "/kept"); !ok || v != "yes" {
 		t.Fatalf("after restart /kept = %q (exists %v), want %q", v, ok, "yes")
 	}
 }

@@ -10,31 +10,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// put writes key=value with a short deadline and fails the test on error.
-func put(t *testing.T, c *clientv3.Client, key, value string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.Put(ctx, key, value); err != nil {
-		t.Fatalf("put %s: %v", key, err)
-	}
-}
-
-// get reads key and returns its value and whether it exists.
-func get(t *testing.T, c *clientv3.Client, key string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := c.Get(ctx, key)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return "", false
-	}
-	return string(resp.Kvs[0].Value), true
-}
-
 // TestStartIsFresh checks that Start gives an empty, working server, and
 // logs how long it took (the figure reported for test start-up cost).
 func TestStartIsFresh(t *testing.T) {
@@ -58,7 +33,7 @@ func TestStartIsFresh(t *testing.T) {
 func TestStopMakesRequestsFail(t *testing.T) {
 	s := Start(t)
 	c := s.Client(t)
-	put(t, c, "/k", "v")
+	Put(t, c, "/k", "v")
 
 	s.Stop()
 	s.Stop() // idempotent
@@ -85,7 +60,7 @@ func TestStopMakesRequestsFail(t *testing.T) {
 func TestStartCloseTwice(t *testing.T) {
 	for i := range 2 {
 		s := Start(t)
-		put(t, s.Client(t), "/k", "v")
+		Put(t, s.Client(t), "/k", "v")
 		if err := s.Close(); err != nil {
 			t.Fatalf("round %d: Close: %v", i, err)
 		}

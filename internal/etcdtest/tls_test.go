@@ -30,8 +30,8 @@ func TestStartTLSServesOnlyVerifiedClients(t *testing.T) {
 	}
 
 	c := s.Client(t)
-	put(t, c, "/k", "v")
-	if v, ok := get(t, c, "/k"); !ok || v != "v" {
+	Put(t, c, "/k", "v")
+	if v, ok := Get(t, c, "/k"); !ok || v != "v" {
 		t.Fatalf("/k = %q (exists %v), want %q", v, ok, "v")
 	}
 
@@ -71,7 +71,7 @@ func TestStartTLSServesOnlyVerifiedClients(t *testing.T) {
 			})
 		}
 	})
-	if _, ok := get(t, c, "/intruder"); ok {
+	if _, ok := Get(t, c, "/intruder"); ok {
 		t.Error("a refused client's put reached etcd")
 	}
 }
@@ -83,5 +83,5 @@ func TestStartTLSKeepsPlainServersPlain(t *testing.T) {
 	if !strings.HasPrefix(s.Endpoint(), "http://") {
 		t.Fatalf("Start endpoint %q, want http://", s.Endpoint())
 	}
-	put(t, s.Client(t), "/k", "v")
+	Put(t, s.Client(t), "/k", "v")
 }
