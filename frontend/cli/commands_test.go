@@ -56,16 +56,33 @@ func newTestNet(t *testing.T, name, ranges string) *testNet {
 // commands are checked against.
 func (n *testNet) session(t *testing.T, node string) *ipam.Session {
 	t.Helper()
-	conf, err := config.Load(n.conf, "")
+	return openTestSession(t, n.conf, node)
+}
+
+// openTestSession loads a plugin configuration and opens the plugin's
+// allocator for node, closed when the test ends.
+func openTestSession(tb testing.TB, conf []byte, node string) *ipam.Session {
+	tb.Helper()
+	loaded, err := config.Load(conf, "")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	s, err := ipam.Open(conf, ipam.Options{Core: native.New(), Node: node})
+	s, err := ipam.Open(loaded, ipam.Options{Core: native.New(), Node: node})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	tb.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// writeConfig writes a configuration for --config, in a temporary file.
+func writeConfig(tb testing.TB, conf string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "net.json")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -605,19 +622,8 @@ func BenchmarkGC(b *testing.B) {
 	srv := etcdtest.Start(b)
 	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "gcbench", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": %q},
 		"ranges": [[{"subnet": "2001:db8:ff::/116"}]]}}`, srv.Endpoint())
-	path := filepath.Join(b.TempDir(), "net.json")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	loaded, err := config.Load([]byte(conf), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := ipam.Open(loaded, ipam.Options{Core: native.New(), Node: "node-a"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	path := writeConfig(b, conf)
+	s := openTestSession(b, []byte(conf), "node-a")
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

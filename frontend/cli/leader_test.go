@@ -2,16 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/etcd-cni/etcd-ipam/config"
-	"github.com/etcd-cni/etcd-ipam/hosts/native"
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
-	"github.com/etcd-cni/etcd-ipam/ipam"
 )
 
 // TestGCAndReleaseRideOutLeaderChanges: the operator's gc and release go
@@ -30,24 +25,9 @@ func TestGCAndReleaseRideOutLeaderChanges(t *testing.T) {
 	ordered := append([]string{endpoints[leader]}, slices.Delete(slices.Clone(endpoints), leader, leader+1)...)
 	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "leadernet", "ipam": {"type": "etcd",
 		"etcdConfig": {"etcdURL": %q}, "ranges": [[{"subnet": "198.51.100.0/24"}]]}}`, strings.Join(ordered, ","))
-	path := filepath.Join(t.TempDir(), "net.json")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := config.Load([]byte(conf), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ipam.Open(loaded, ipam.Options{Core: native.New(), Node: "node-a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := ipam.Open(loaded, ipam.Options{Core: native.New(), Node: "node-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	path := writeConfig(t, conf)
+	s := openTestSession(t, []byte(conf), "node-a")
+	other := openTestSession(t, []byte(conf), "node-b")
 	var held []string
 	for _, id := range []string{"keep", "stale1", "stale2"} {
 		held = append(held, add(t, s, id)[0])
