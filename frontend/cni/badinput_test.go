@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -59,6 +60,7 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 	}
 	good := func(ipam string) string { return config("1.0.0", "bad", ipam) }
 	ranges := `"ranges": [[{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:1::/64"}]]`
+	twoIPv4 := `"ranges": [[{"subnet": "203.0.113.0/24"}], [{"subnet": "198.51.100.0/24"}]]`
 	padding := strings.Repeat("x", 10<<20)
 	add := func(conf string) invocation { return invocation{Command: "ADD", ContainerID: "c", Config: conf} }
 	withArgs := func(inv invocation, args string) invocation { inv.Args = args; return inv }
@@ -86,9 +88,17 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 		{"null", add(`null`), 6, []string{"JSON object"}},
 		{"array", add(`[{"cniVersion": "1.0.0"}]`), 6, []string{"JSON object"}},
 		{"wrong type", add(good(`"ranges": "203.0.113.0/24"`)), 6, []string{"ranges"}},
-		{"missing cniVersion", add(strings.Replace(good(ranges), `"cniVersion": "1.0.0", `, "", 1)), 1, []string{"incompatible"}},
 		{"unknown cniVersion", add(config("9.9.9", "bad", ranges)), 1, []string{"incompatible"}},
-		{"too old cniVersion", add(config("0.2.0", "bad", ranges)), 1, []string{"incompatible"}},
+		{"cniVersion before 0.1.0", add(config("0.0.1", "bad", ranges)), 1, []string{"incompatible"}},
+		// Results before 0.3.0 hold one address per family (host-local refuses these too).
+		{"two IPv4 range sets in 0.2.0", add(config("0.2.0", "bad", twoIPv4)), 7, []string{"cniVersion 0.2.0", "range sets 0, 1", `"0.3.0" or later`}},
+		{"two IPv4 range sets in 0.1.0 on DEL", invocation{Command: "DEL", ContainerID: "c", Config: config("0.1.0", "bad", twoIPv4)}, 7, []string{"cniVersion 0.1.0", `"0.3.0" or later`}},
+		{"two IPv4 range sets without cniVersion", add(strings.Replace(good(twoIPv4), `"cniVersion": "1.0.0", `, "", 1)), 7, []string{"without cniVersion", "0.1.0", `"0.3.0" or later`}},
+		{"two IPv6 range sets in 0.2.0 from runtimeConfig", add(config("0.2.0", "bad", ranges+`}, "runtimeConfig": {"ipRanges": [[{"subnet": "2001:db8:2::/64"}]]}, "y": {"z": 1`)), 7, []string{"IPv6 range sets (range sets 0, 2)"}},
+		{"CHECK in 0.2.0", invocation{Command: "CHECK", ContainerID: "c", Config: config("0.2.0", "bad", ranges)}, 1, []string{"CHECK"}},
+		{"GC in 0.1.0", invocation{Command: "GC", Config: config("0.1.0", "bad", ranges)}, 1, []string{"GC"}},
+		{"GC in 1.0.0", invocation{Command: "GC", Config: config("1.0.0", "bad", ranges)}, 1, []string{"GC"}},
+		{"STATUS in 0.2.0", invocation{Command: "STATUS", Config: config("0.2.0", "bad", ranges)}, 1, []string{"STATUS"}},
 		{"missing CNI_CONTAINERID", invocation{Command: "ADD", Config: good(ranges)}, 4, []string{"CNI_CONTAINERID"}},
 		{"missing CNI_CONTAINERID on DEL", invocation{Command: "DEL", Config: good(ranges)}, 4, []string{"CNI_CONTAINERID"}},
 		{"missing CNI_IFNAME", withEnv(add(good(ranges)), "CNI_IFNAME="), 4, []string{"CNI_IFNAME"}},
@@ -156,6 +166,20 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 			t.Logf("cniVersion %q, code %d: %s (%s)", e.CNIVersion, e.Code, e.Msg, e.Details)
 			if e.Code != tc.code {
 				t.Errorf("code %d (%s; %s), want %d", e.Code, e.Msg, e.Details, tc.code)
+			}
+			// The error speaks the configuration's version; CNI reads a
+			// configuration without one as 0.1.0.
+			var conf struct {
+				CNIVersion *string `json:"cniVersion"`
+			}
+			if json.Unmarshal([]byte(tc.inv.Config), &conf) == nil && strings.HasPrefix(tc.inv.Config, "{") {
+				want := "0.1.0"
+				if conf.CNIVersion != nil {
+					want = *conf.CNIVersion
+				}
+				if slices.Contains(supportedVersions.SupportedVersions(), want) && e.CNIVersion != want {
+					t.Errorf("error in cniVersion %q, want %q", e.CNIVersion, want)
+				}
 			}
 			for _, m := range tc.mentions {
 				if !strings.Contains(e.Msg+" "+e.Details, m) {

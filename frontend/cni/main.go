@@ -33,8 +33,11 @@ import (
 // pays for package-level initialisation, few need this.
 const cniVersionPattern = `"cniVersion"\s*:\s*"([0-9A-Za-z.\-]{1,16})"`
 
-// supportedVersions are the CNI spec versions this plugin speaks.
-var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+// supportedVersions are the CNI spec versions this plugin speaks: every
+// one host-local speaks, so that old configurations keep working when
+// host-local is replaced by this plugin. Listed rather than version.All
+// so that a CNI library upgrade cannot add a version nobody has tested.
+var supportedVersions = version.PluginSupports("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 func main() {
 	// One invocation is one sequence of etcd requests: nothing runs in
@@ -94,6 +97,9 @@ func exitWithError(stdin []byte, e *types.Error) {
 		if m := regexp.MustCompile(cniVersionPattern).FindSubmatch(stdin); m != nil {
 			conf.CNIVersion = string(m[1])
 		}
+	} else if conf.CNIVersion == "" && bytes.HasPrefix(bytes.TrimSpace(stdin), []byte("{")) {
+		// CNI reads a configuration without cniVersion as 0.1.0.
+		conf.CNIVersion = "0.1.0"
 	}
 	if !slices.Contains(supportedVersions.SupportedVersions(), conf.CNIVersion) {
 		// Unknown or missing: answer in the newest version this plugin speaks.

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 	"github.com/etcd-cni/etcd-ipam/internal/testbin"
 )
@@ -34,8 +36,10 @@ const (
 	parityOps       = 50 // operations per sequence, before the final DELs
 )
 
-// parityVersions are rotated across a configuration's sequences.
-var parityVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+// parityVersions are rotated across a configuration's sequences; there
+// are at least as many sequences as versions, so each sees them all.
+// Before 0.3.0 results are ip4/ip6 objects, compared field for field too.
+var parityVersions = []string{"0.1.0", "0.2.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
 // hostLocalPath builds host-local from the module version that go.mod
 // requires, once per test binary, next to the plugin under test.
@@ -561,4 +565,88 @@ func TestParityWithHostLocal(t *testing.T) {
 	t.Cleanup(func() {
 		t.Logf("compared %d operations in %s: %v", compared.Load(), time.Since(start).Round(time.Millisecond), counts)
 	})
+}
+
+// TestParityOldVersionsOneRangeSetPerFamily: before CNI 0.3.0 a result
+// holds one ip4 and one ip6, so host-local refuses a network with two
+// range sets of one family, on ADD and DEL, before it stores anything.
+// This plugin must refuse exactly then, say why and what to change, and
+// leave nothing in etcd; one range set of each family must work.
+func TestParityOldVersionsOneRangeSetPerFamily(t *testing.T) {
+	hostLocalPath(t)
+	srv := etcdtest.Start(t)
+	etcd := srv.Client(t)
+	var compared atomic.Int64
+	for ci, tc := range []struct {
+		name string
+		// top is top-level JSON (runtimeConfig), ipam the ranges part of
+		// "ipam".
+		top, ipam string
+		tooMany   bool // two range sets of one family
+	}{
+		{"one IPv4 and one IPv6 range set", "",
+			`"ranges": [[{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:1::/64"}]]`, false},
+		{"two IPv4 ranges in one range set", "",
+			`"ranges": [[{"subnet": "203.0.113.0/28"}, {"subnet": "198.51.100.0/28"}], [{"subnet": "2001:db8:1::/64"}]]`, false},
+		{"two IPv4 range sets", "",
+			`"ranges": [[{"subnet": "203.0.113.0/24"}], [{"subnet": "198.51.100.0/24"}]]`, true},
+		{"two IPv6 range sets and an IPv4 one", "",
+			`"ranges": [[{"subnet": "2001:db8:1::/64"}], [{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:2::/64"}]]`, true},
+		{"deprecated top-level range and an IPv4 range set", "",
+			`"subnet": "192.0.2.0/24", "ranges": [[{"subnet": "203.0.113.0/24"}]]`, true},
+		{"runtimeConfig ipRanges and an IPv6 range set", `"runtimeConfig": {"ipRanges": [[{"subnet": "2001:db8:2::/64"}]]},`,
+			`"ranges": [[{"subnet": "2001:db8:1::/64"}]]`, true},
+	} {
+		// "" is a configuration without cniVersion: 0.1.0 to CNI.
+		for vi, v := range []string{"", "0.1.0", "0.2.0", "0.3.0"} {
+			t.Run(fmt.Sprintf("%s/%q", tc.name, v), func(t *testing.T) {
+				name := fmt.Sprintf("old-%d-%d", ci, vi)
+				conf := func(backend string) string {
+					version := ""
+					if v != "" {
+						version = fmt.Sprintf(`"cniVersion": %q, `, v)
+					}
+					return fmt.Sprintf(`{%s"name": %q, %s "ipam": {%s, %s}}`, version, name, tc.top, backend, tc.ipam)
+				}
+				dataDir := t.TempDir()
+				s := &paritySeq{
+					t: t, version: v, label: tc.name + " " + v, compared: &compared,
+					ours: conf(fmt.Sprintf(`"type": "etcd", "etcdConfig": {"etcdURL": %q}`, srv.Endpoint())),
+					ref:  conf(fmt.Sprintf(`"type": "host-local", "dataDir": %q`, dataDir)),
+					held: map[parityAttachment][]netip.Addr{}, opCounter: map[string]int{},
+				}
+				refused := tc.tooMany && v != "0.3.0"
+				for _, cmd := range []string{"ADD", "DEL"} {
+					st := s.do(invocation{Command: cmd, ContainerID: "c1"}, "")
+					if (st.ref.ExitCode != 0) != refused {
+						t.Fatalf("host-local %s: %s; want refused=%v", cmd, brief(st.ref), refused)
+					}
+					if !refused {
+						continue
+					}
+					e := oneCNIError(t, st.ours.Stdout)
+					version := "cniVersion " + v
+					if v == "" {
+						version = "without cniVersion"
+					}
+					if e.Code != 7 || !strings.Contains(e.Msg, version) || !strings.Contains(e.Msg, "range sets") ||
+						!strings.Contains(e.Details, `"0.3.0" or later`) || !strings.Contains(e.Details, "one range set per address family") {
+						t.Errorf("%s: code %d, %q (%q); want code 7 naming %q, the range sets, and what to change", cmd, e.Code, e.Msg, e.Details, version)
+					}
+				}
+				if refused {
+					resp, err := etcd.Get(t.Context(), "/etcd-cni/networks/"+name+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, kv := range resp.Kvs {
+						t.Errorf("a refused configuration wrote %s", kv.Key)
+					}
+					if entries, err := os.ReadDir(dataDir); err != nil || len(entries) != 0 {
+						t.Errorf("host-local's data dir holds %d entries (%v); host-local refuses before storing", len(entries), err)
+					}
+				}
+			})
+		}
+	}
 }

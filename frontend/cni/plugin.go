@@ -99,6 +99,9 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 // (logging in with etcdUsername waits for etcd), so that an unreachable
 // etcd is reported within it.
 //
+// A configuration whose cniVersion cannot express the network's result is
+// refused before op runs, for every command, as host-local's loader does.
+//
 // Each command is logged (when ipam "logFile" is set) under its name,
 // network, container and interface: failures with their CNI code, and
 // what a command changed as the command itself reports it.
@@ -118,6 +121,9 @@ func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context
 			return err
 		}
 		defer done()
+		if err := checkOneSetPerFamily(conf.Name, conf.CNIVersion, s.RangeSets()); err != nil {
+			return err
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(conf.Etcd.Timeout))
 		defer cancel()
 		return op(ctx, conf, s, log)

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,17 +15,36 @@ import (
 	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 )
 
-var allVersions = []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+var allVersions = []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
-// result is the subset of a CNI result the tests compare, for every version.
+// oldVersion reports a CNI version whose results carry ip4 and ip6
+// instead of ips.
+func oldVersion(v string) bool { return v < "0.3.0" }
+
+// resultIP is a member of a result's ips.
+type resultIP struct {
+	Version string `json:"version"`
+	Address string `json:"address"`
+	Gateway string `json:"gateway"`
+}
+
+// oldIPConfig is an ip4 or ip6 member of a result before 0.3.0.
+type oldIPConfig struct {
+	IP      string `json:"ip"`
+	Gateway string `json:"gateway"`
+	Routes  []struct {
+		Dst string `json:"dst"`
+		GW  string `json:"gw"`
+	} `json:"routes"`
+}
+
+// result is the subset of a CNI result the tests compare, for every
+// version. parseResult moves the ip4 and ip6 members of an old result into
+// IPs (with the version their member names) and Routes.
 type result struct {
-	CNIVersion string `json:"cniVersion"`
-	IPs        []struct {
-		Version string `json:"version"`
-		Address string `json:"address"`
-		Gateway string `json:"gateway"`
-	} `json:"ips"`
-	Routes []struct {
+	CNIVersion string     `json:"cniVersion"`
+	IPs        []resultIP `json:"ips"`
+	Routes     []struct {
 		Dst string `json:"dst"`
 		GW  string `json:"gw"`
 	} `json:"routes"`
@@ -33,6 +54,8 @@ type result struct {
 		Search      []string `json:"search"`
 		Options     []string `json:"options"`
 	} `json:"dns"`
+	IP4 *oldIPConfig `json:"ip4"`
+	IP6 *oldIPConfig `json:"ip6"`
 }
 
 func parseResult(t testing.TB, stdout []byte) result {
@@ -41,7 +64,47 @@ func parseResult(t testing.TB, stdout []byte) result {
 	if err := json.Unmarshal(stdout, &r); err != nil {
 		t.Fatalf("result is not JSON: %v: %s", err, stdout)
 	}
+	if len(r.IPs) > 0 && (r.IP4 != nil || r.IP6 != nil) {
+		t.Fatalf("result holds both ips and ip4/ip6: %s", stdout)
+	}
+	for i, old := range []*oldIPConfig{r.IP4, r.IP6} {
+		if old != nil {
+			version := []string{"4", "6"}[i]
+			r.IPs = append(r.IPs, resultIP{Version: version, Address: old.IP, Gateway: old.Gateway})
+			r.Routes = append(r.Routes, old.Routes...)
+		}
+	}
 	return r
+}
+
+// inResultOrder returns a summary as a result of version v lists it:
+// before 0.3.0, ip4 comes before ip6 whatever the range sets' order.
+func inResultOrder(v, summary string) string {
+	if !oldVersion(v) || summary == "" {
+		return summary
+	}
+	lines := strings.Split(summary, "; ")
+	isIPv6 := func(line string) bool { return strings.Contains(strings.Fields(line)[0], ":") }
+	slices.SortStableFunc(lines, func(a, b string) int {
+		if isIPv6(a) == isIPv6(b) {
+			return 0
+		}
+		if isIPv6(b) {
+			return -1
+		}
+		return 1
+	})
+	return strings.Join(lines, "; ")
+}
+
+// resultMembers returns the names of a result's top-level members, sorted.
+func resultMembers(t testing.TB, stdout []byte) []string {
+	t.Helper()
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(stdout, &members); err != nil {
+		t.Fatalf("result is not a JSON object: %v: %s", err, stdout)
+	}
+	return slices.Sorted(maps.Keys(members))
 }
 
 // summary renders a result's addresses as "address gw gateway" lines.
@@ -146,12 +209,18 @@ func TestEveryConfigFormAndVersion(t *testing.T) {
 				name := fmt.Sprintf("net%d-%s", fi, strings.ReplaceAll(v, ".", ""))
 				conf := networkConfig(v, name, srv.Endpoint(), form)
 				add := invocation{Command: "ADD", ContainerID: "c1", Config: conf, Args: form.args}
-				r := parseResult(t, mustSucceed(t, add))
+				out := mustSucceed(t, add)
+				r := parseResult(t, out)
 				if r.CNIVersion != v {
 					t.Errorf("result cniVersion %q, want %q", r.CNIVersion, v)
 				}
-				if got := r.summary(); got != form.first {
-					t.Fatalf("ADD = %s, want %s", got, form.first)
+				first, next := inResultOrder(v, form.first), inResultOrder(v, form.next)
+				if got := r.summary(); got != first {
+					t.Fatalf("ADD = %s, want %s", got, first)
+				}
+				if members := resultMembers(t, out); oldVersion(v) && !slices.Equal(members, []string{"cniVersion", "dns", "ip4", "ip6"}) &&
+					!slices.Equal(members, []string{"cniVersion", "dns", "ip4"}) && !slices.Equal(members, []string{"cniVersion", "dns", "ip6"}) {
+					t.Errorf("a %s result has members %v; want cniVersion, dns and ip4 or ip6 or both", v, members)
 				}
 				for _, ip := range r.IPs {
 					wantVersion := ""
@@ -169,13 +238,13 @@ func TestEveryConfigFormAndVersion(t *testing.T) {
 					form.check(t, r)
 				}
 				// A repeated ADD returns the same addresses.
-				if again := parseResult(t, mustSucceed(t, add)); again.summary() != form.first {
-					t.Errorf("repeated ADD = %s, want %s", again.summary(), form.first)
+				if again := parseResult(t, mustSucceed(t, add)); again.summary() != first {
+					t.Errorf("repeated ADD = %s, want %s", again.summary(), first)
 				}
-				if form.next != "" {
+				if next != "" {
 					second := parseResult(t, mustSucceed(t, invocation{Command: "ADD", ContainerID: "c2", Config: conf, Args: form.args}))
-					if got := second.summary(); got != form.next {
-						t.Errorf("second ADD = %s, want %s", got, form.next)
+					if got := second.summary(); got != next {
+						t.Errorf("second ADD = %s, want %s", got, next)
 					}
 				}
 				if v >= "0.4.0" {
