@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
 )
 
@@ -34,10 +34,10 @@ func checkOneSetPerFamily(network, cniVersion string, sets []core.RangeSet) erro
 			if cniVersion == "" {
 				what = "a configuration without cniVersion (CNI reads it as 0.1.0)"
 			}
-			return types.NewError(types.ErrInvalidNetworkConfig,
-				fmt.Sprintf("%s cannot express this network's result: it holds at most one IPv4 and one IPv6 address, but network %q has %d IPv%d range sets (range sets %s)",
+			return &config.Error{Kind: config.Invalid,
+				Msg: fmt.Sprintf("%s cannot express this network's result: it holds at most one IPv4 and one IPv6 address, but network %q has %d IPv%d range sets (range sets %s)",
 					what, network, len(idx), family, strings.Join(idx, ", ")),
-				`set "cniVersion" to "0.3.0" or later, or keep one range set per address family`)
+				Hint: `set "cniVersion" to "0.3.0" or later, or keep one range set per address family`}
 		}
 	}
 	return nil
