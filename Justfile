@@ -13,7 +13,7 @@ image:
 
 # The whole test suite (the README's second quick-start command).
 test:
-    go test ./...
+    go test -timeout 30m ./...
 
 # The README's first quick-start command: the plugin against an embedded etcd.
 demo:
