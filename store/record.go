@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -43,7 +42,7 @@ func (n *Network) Record(ctx context.Context, atts []Attachment) error {
 	}
 	positions := n.keys.prefix + lastReservedDir
 	for i, att := range atts {
-		if err := errors.Join(checkName("container ID", att.ContainerID), checkName("interface name", att.IfName)); err != nil {
+		if err := CheckAttachment(att.ContainerID, att.IfName); err != nil {
 			return err
 		}
 		if len(att.IPs) == 0 {
