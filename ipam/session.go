@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -91,6 +92,26 @@ func CheckTLSFiles(e config.Etcd) []error { return store.CheckTLSFiles(dialConfi
 
 // Close disconnects from etcd.
 func (s *Session) Close() error { return s.cli.Close() }
+
+// Connect opens the connection to etcd (TCP, and TLS when configured)
+// without making a request, waiting until it is ready or ctx ends. A
+// session connects by itself on its first request; Connect only lets a
+// caller pay for it before entering a turn that others wait for. A failure
+// is left for the first request to report.
+func (s *Session) Connect(ctx context.Context) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	conn := s.cli.ActiveConnection()
+	conn.Connect()
+	for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
+		if state == connectivity.TransientFailure || state == connectivity.Shutdown || !conn.WaitForStateChange(ctx, state) {
+			return
+		}
+	}
+}
+
+// Node is the node name this session records in its allocations.
+func (s *Session) Node() string { return s.node }
 
 // RangeSets returns the canonical range sets.
 func (s *Session) RangeSets() []core.RangeSet { return s.sets }

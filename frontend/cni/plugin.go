@@ -75,7 +75,16 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 			}
 			result.DNS = dns
 		}
+		// Half of what is left for etcd may go to waiting for this
+		// node's other ADDs on the network (nodelock.go).
+		wait := time.Duration(0)
+		if deadline, ok := ctx.Deadline(); ok {
+			wait = time.Until(deadline) / 2
+		}
+		s.Connect(ctx) // outside the turn: others need not wait for it
+		unlock, _ := lockNetwork(s.Node(), conf.Name, conf.Etcd.Endpoints, wait)
 		ips, err := s.Add(ctx, args.ContainerID, args.IfName, conf.Requested)
+		unlock()
 		if err != nil {
 			return err
 		}

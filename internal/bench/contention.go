@@ -15,11 +15,12 @@ import (
 
 // contention runs n allocators at once on one empty /16, each making
 // PerAllocator ADDs: as separate processes of our plugin (each a node of
-// its own, as in a rollout), as goroutines with a session each in this
-// process, and as host-local processes on one node for scale.
+// its own, as in a rollout), as processes of our plugin on one node (a
+// node starting many pods at once), as goroutines with a session each in
+// this process, and as host-local processes on one node for scale.
 func (r *runner) contention(ctx context.Context) error {
 	for _, n := range r.cfg.Concurrency {
-		for _, mode := range []string{"processes", "goroutines", "host-local"} {
+		for _, mode := range []string{"processes", "one-node", "goroutines", "host-local"} {
 			res, err := r.crowd(ctx, n, mode)
 			if err != nil {
 				return fmt.Errorf("%d %s: %w", n, mode, err)
@@ -84,6 +85,9 @@ func (r *runner) crowd(ctx context.Context, n int, mode string) (ContentionResul
 					record(time.Since(t0), err)
 				case "processes":
 					e, err := r.ours.mustRun(ctx, "ADD", r.ours.Conf(name, subnet.String(), ""), id, nodeName)
+					record(e.Elapsed, err)
+				case "one-node":
+					e, err := r.ours.mustRun(ctx, "ADD", r.ours.Conf(name, subnet.String(), ""), id, node)
 					record(e.Elapsed, err)
 				default:
 					e, err := r.hl.mustRun(ctx, "ADD", r.hl.Conf(name, subnet.String(), ""), id, node)

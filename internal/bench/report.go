@@ -58,7 +58,7 @@ type LatencyResult struct {
 // ContentionResult is one crowd of concurrent allocators.
 type ContentionResult struct {
 	Allocators  int
-	Mode        string // processes, goroutines (ours) or host-local
+	Mode        string // processes, one-node, goroutines (ours) or host-local
 	Allocations int
 	Wall        time.Duration
 	Latency     Stats
@@ -140,7 +140,14 @@ func (r *Report) judge(cfg Config) {
 		if c.Allocators != top || !c.Counted {
 			continue
 		}
-		goal(fmt.Sprintf("%d concurrent %s: <= 1.5 write txns per allocation", top, c.Mode), c.Writes <= 1.5, "%.2f", c.Writes)
+		// One node's burst is held to a tighter bound: its ADDs take
+		// turns (the plugin's per-node lock), so none should need a
+		// second write.
+		limit := 1.5
+		if c.Mode == "one-node" {
+			limit = 1.1
+		}
+		goal(fmt.Sprintf("%d concurrent %s: <= %.1f write txns per allocation", top, c.Mode, limit), c.Writes <= limit, "%.2f", c.Writes)
 		goal(fmt.Sprintf("%d concurrent %s: no ADD slower than 1 s", top, c.Mode), c.Latency.Max <= time.Second, "slowest %s", ms(c.Latency.Max))
 	}
 	s := r.Scale
@@ -177,7 +184,7 @@ func (r *Report) Print(w io.Writer) error {
 				ms(op.ref.P50), ms(op.ref.P99), ratio(op.o.P50, op.ref.P50), l.PeakRSSKiB["etcd"], l.PeakRSSKiB["host-local"])
 		}
 	}
-	section("Concurrent allocators on one empty /16 (etcd: each allocator a node; host-local: one node)",
+	section("Concurrent allocators on one empty /16 (etcd processes and goroutines: each allocator a node; one-node and host-local: all on one node)",
 		"allocators\tkind\tADDs\tallocs/s\tp99\tslowest\tround trips/alloc\twrite txns/alloc")
 	for _, c := range r.Contention {
 		rt, wr := "-", "-"
