@@ -36,9 +36,9 @@ type ClusterConfig struct {
 }
 
 // ScaleDefaults is the configuration of the README's table: a run of
-// about two minutes on 2 CPUs.
+// a few minutes on 2 CPUs.
 func ScaleDefaults() ClusterConfig {
-	return ClusterConfig{Nodes: []int{100, 1000}, PerNode: 10, Churn: 5, Members: 3}
+	return ClusterConfig{Nodes: []int{100, 1000}, PerNode: 5, Churn: 3, Members: 3}
 }
 
 // clusterPool is the whole benchmark block (RFC 2544), so that the floor's
@@ -157,7 +157,7 @@ func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, 
 	res.Burst, err = phase(ctx, cluster, n, func(i int) {
 		l := &logs[i]
 		for k := 0; k < cfg.PerNode; k++ {
-			addOne(ctx, nodes[i], l, fmt.Sprintf("%s-%04d-%d", kind, i, k))
+			addOne(ctx, conf.Etcd.Timeout, nodes[i], l, fmt.Sprintf("%s-%04d-%d", kind, i, k))
 		}
 	}, logs)
 	if err != nil {
@@ -167,8 +167,10 @@ func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, 
 		l := &logs[i]
 		for c := 0; c < cfg.Churn && len(l.live) > 0; c++ {
 			id := l.live[0]
+			opCtx, cancel := context.WithTimeout(ctx, conf.Etcd.Timeout)
 			t0 := time.Now()
-			err := nodes[i].del(ctx, id)
+			err := nodes[i].del(opCtx, id)
+			cancel()
 			l.live = l.live[1:]
 			delete(l.held, id)
 			if err != nil {
@@ -176,7 +178,7 @@ func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, 
 			} else {
 				l.dels = append(l.dels, time.Since(t0))
 			}
-			addOne(ctx, nodes[i], l, fmt.Sprintf("%s-%04d-churn-%d", kind, i, c))
+			addOne(ctx, conf.Etcd.Timeout, nodes[i], l, fmt.Sprintf("%s-%04d-churn-%d", kind, i, c))
 		}
 	}, logs)
 	if err != nil {
@@ -188,8 +190,12 @@ func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, 
 	return res, nil
 }
 
-// addOne makes one timed ADD and records its outcome.
-func addOne(ctx context.Context, s simNode, l *nodeLog, id string) {
+// addOne makes one timed ADD and records its outcome. The ADD gets the
+// plugin's own deadline (etcdTimeout), as one invocation would: a session
+// keeps a deadline it is given instead of applying its own.
+func addOne(ctx context.Context, timeout time.Duration, s simNode, l *nodeLog, id string) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	t0 := time.Now()
 	a, err := s.add(ctx, id)
 	if err != nil {
