@@ -38,7 +38,7 @@ type ClusterConfig struct {
 // ScaleDefaults is the configuration of the README's table: a run of
 // a few minutes on 2 CPUs.
 func ScaleDefaults() ClusterConfig {
-	return ClusterConfig{Nodes: []int{100, 1000}, PerNode: 5, Churn: 3, Members: 3}
+	return ClusterConfig{Nodes: []int{100, 1000}, PerNode: 10, Churn: 5, Members: 3}
 }
 
 // clusterPool is the whole benchmark block (RFC 2544), so that the floor's
@@ -102,16 +102,18 @@ func progress(w io.Writer, phase string) {
 
 // nodeLog is what one simulated node saw; each node writes only its own.
 type nodeLog struct {
-	adds, dels []time.Duration
-	failures   int
-	firstErr   error
-	live       []string              // its containers, oldest first
-	held       map[string]netip.Addr // address of each live container
-	uncertain  []string              // containers whose ADD or DEL failed
+	// adds and dels are latencies of every ADD and DEL, failed or not.
+	adds, dels             []time.Duration
+	failedAdds, failedDels int
+	firstErr               error
+	live                   []string              // its containers, oldest first
+	held                   map[string]netip.Addr // address of each live container
+	uncertain              []string              // containers whose ADD or DEL failed
 }
 
-func (l *nodeLog) fail(id string, err error) {
-	l.failures++
+// fail records a failed operation; count is failedAdds or failedDels.
+func (l *nodeLog) fail(count *int, id string, err error) {
+	*count++
 	l.uncertain = append(l.uncertain, id)
 	if l.firstErr == nil {
 		l.firstErr = err
@@ -173,10 +175,9 @@ func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, 
 			cancel()
 			l.live = l.live[1:]
 			delete(l.held, id)
+			l.dels = append(l.dels, time.Since(t0))
 			if err != nil {
-				l.fail(id, err)
-			} else {
-				l.dels = append(l.dels, time.Since(t0))
+				l.fail(&l.failedDels, id, err)
 			}
 			addOne(ctx, conf.Etcd.Timeout, nodes[i], l, fmt.Sprintf("%s-%04d-churn-%d", kind, i, c))
 		}
@@ -198,11 +199,14 @@ func addOne(ctx context.Context, timeout time.Duration, s simNode, l *nodeLog, i
 	defer cancel()
 	t0 := time.Now()
 	a, err := s.add(ctx, id)
+	// A failed ADD counts in the latencies too: a runtime waited for it,
+	// and leaving out the ADDs that ran into the deadline would flatter
+	// the tail exactly when it is worst.
+	l.adds = append(l.adds, time.Since(t0))
 	if err != nil {
-		l.fail(id, err)
+		l.fail(&l.failedAdds, id, err)
 		return
 	}
-	l.adds = append(l.adds, time.Since(t0))
 	l.live = append(l.live, id)
 	l.held[id] = a
 }
@@ -211,10 +215,10 @@ func addOne(ctx context.Context, timeout time.Duration, s simNode, l *nodeLog, i
 // latencies and failures from the nodes' logs (only what this phase
 // added), requests, writes and WAL bytes from the members' metrics.
 func phase(ctx context.Context, cluster *devetcd.Cluster, n int, work func(i int), logs []nodeLog) (PhaseResult, error) {
-	type mark struct{ adds, dels, failures int }
+	type mark struct{ adds, dels, failedAdds, failedDels int }
 	marks := make([]mark, n)
-	for i := range logs {
-		marks[i] = mark{len(logs[i].adds), len(logs[i].dels), logs[i].failures}
+	for i, l := range logs {
+		marks[i] = mark{len(l.adds), len(l.dels), l.failedAdds, l.failedDels}
 	}
 	before, leader, err := scrapeCluster(ctx, cluster)
 	if err != nil {
@@ -243,12 +247,15 @@ func phase(ctx context.Context, cluster *devetcd.Cluster, n int, work func(i int
 	for i, l := range logs {
 		adds = append(adds, l.adds[marks[i].adds:]...)
 		dels = append(dels, l.dels[marks[i].dels:]...)
-		p.Failures += l.failures - marks[i].failures
-		if p.FirstError == "" && l.failures > marks[i].failures {
+		fa, fd := l.failedAdds-marks[i].failedAdds, l.failedDels-marks[i].failedDels
+		p.FailedAdds += fa
+		p.FailedDels += fd
+		if p.FirstError == "" && fa+fd > 0 {
 			p.FirstError = l.firstErr.Error()
 		}
 	}
-	p.Adds, p.Dels = len(adds), len(dels)
+	// Only ADDs and DELs that succeeded count as work done.
+	p.Adds, p.Dels = len(adds)-p.FailedAdds, len(dels)-p.FailedDels
 	p.Add, p.Del = percentiles(adds), percentiles(dels)
 	d := after.Sub(before)
 	p.RoundTrips, p.Writes, p.WALBytes = d.RoundTrips(), d.Writes, d.WALBytes
