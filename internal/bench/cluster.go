@@ -80,10 +80,10 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) (*ClusterReport, error) 
 	}
 	defer cluster.Close()
 	rep := &ClusterReport{Members: cfg.Members, Pool: clusterPool.String()}
-	for _, n := range cfg.Nodes {
+	for round, n := range cfg.Nodes {
 		for _, kind := range []string{kindOurs, kindFloor} {
 			progress(cfg.Progress, fmt.Sprintf("%d nodes, %s: burst of %d ADDs each, then %d DEL+ADD cycles each", n, kind, cfg.PerNode, cfg.Churn))
-			res, err := runCrowd(ctx, cluster, cfg, kind, n, pool)
+			res, err := runCrowd(ctx, cluster, cfg, fmt.Sprintf("scale-%s-%d-%d", kind, n, round), kind, n, pool)
 			if err != nil {
 				return nil, fmt.Errorf("%d nodes, %s: %w", n, kind, err)
 			}
@@ -120,10 +120,11 @@ func (l *nodeLog) fail(count *int, id string, err error) {
 	}
 }
 
-func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, kind string, n int, pool []netip.Addr) (CrowdResult, error) {
+// runCrowd runs n nodes of one kind on a network of its own (name), so
+// that crowds never see each other's keys.
+func runCrowd(ctx context.Context, cluster *devetcd.Cluster, cfg ClusterConfig, name, kind string, n int, pool []netip.Addr) (CrowdResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, crowdTimeout)
 	defer cancel()
-	name := fmt.Sprintf("scale-%s-%d", kind, n)
 	conf, err := config.Load([]byte(OursConf(strings.Join(cluster.Endpoints(), ","))(name, clusterPool.String(), "")), "")
 	if err != nil {
 		return CrowdResult{}, err
