@@ -20,11 +20,14 @@ type Counters struct {
 	// every request that changes or may change the keyspace, and nothing
 	// else; a read-only Txn is served without raft.
 	Writes float64
+	// WALBytes are the bytes this member appended to its write-ahead log
+	// (etcd_disk_wal_write_bytes_total): what the writes cost its disk.
+	WALBytes float64
 }
 
 // Sub returns c - o.
 func (c Counters) Sub(o Counters) Counters {
-	return Counters{Txn: c.Txn - o.Txn, Range: c.Range - o.Range, DeleteRange: c.DeleteRange - o.DeleteRange, Put: c.Put - o.Put, Writes: c.Writes - o.Writes}
+	return Counters{Txn: c.Txn - o.Txn, Range: c.Range - o.Range, DeleteRange: c.DeleteRange - o.DeleteRange, Put: c.Put - o.Put, Writes: c.Writes - o.Writes, WALBytes: c.WALBytes - o.WALBytes}
 }
 
 // RoundTrips is the number of KV requests.
@@ -77,6 +80,8 @@ func Scrape(ctx context.Context, endpoint string) (Counters, error) {
 		case "etcd_server_proposals_applied_total":
 			sawApplied = true
 			c.Writes += value
+		case "etcd_disk_wal_write_bytes_total":
+			c.WALBytes += value
 		}
 	}
 	if err := sc.Err(); err != nil {
