@@ -231,7 +231,10 @@ func (r *soakRun) churn(ctx context.Context) error {
 			}
 			id := runtimeID(2, i, k)
 			if _, err := r.sessions[i].Add(ctx, id, "eth0", nil); err != nil {
-				fail(fmt.Errorf("ADD %s: %w", id, err))
+				// The operation in flight when MaxChurn runs out did not fail.
+				if ctx.Err() == nil {
+					fail(fmt.Errorf("ADD %s: %w", id, err))
+				}
 				continue
 			}
 			oldest := r.held[i][0]
@@ -239,7 +242,9 @@ func (r *soakRun) churn(ctx context.Context) error {
 			if err := r.sessions[i].Del(ctx, oldest, "eth0"); err != nil {
 				// Kept, to be deleted again when its turn comes back.
 				r.held[i] = append(r.held[i], oldest)
-				fail(fmt.Errorf("DEL %s: %w", oldest, err))
+				if ctx.Err() == nil {
+					fail(fmt.Errorf("DEL %s: %w", oldest, err))
+				}
 				continue
 			}
 			done.Add(1)
@@ -251,7 +256,7 @@ func (r *soakRun) churn(ctx context.Context) error {
 		return err
 	}
 	r.rep.Pairs, r.rep.Failures, r.rep.ChurnTime = int(done.Load()), int(failed.Load()), time.Since(start)
-	if firstErr != nil && !errors.Is(firstErr, context.DeadlineExceeded) {
+	if firstErr != nil {
 		r.rep.FirstFailure = firstErr.Error()
 	}
 	return r.point(context.WithoutCancel(ctx), "after the churn (auto-compaction on)")
