@@ -78,6 +78,9 @@ func AsCNIError(err error) *types.Error {
 		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_IFNAME "+nameErr.Reason, "")
 	case errors.As(err, &fileErr), errors.As(err, &nameErr), errors.As(err, &rangeErr), errors.Is(err, ErrNoNode):
 		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		// Not 11: no retry gets past a NOSPACE alarm; an operator must act.
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("etcd's database is full: %v", err), noSpaceHint)
 	case isTransient(err):
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("etcd is unreachable or too slow: %v", err),
 			"check that etcdURL points at a running etcd and that this node can reach it; the runtime may retry")
@@ -120,8 +123,20 @@ func isAccessDenied(err error) bool {
 		errors.Is(err, rpctypes.ErrAuthNotEnabled)
 }
 
+// noSpaceHint is what an operator does about etcd's NOSPACE alarm, which
+// refuses every write but deletes (so DEL and GC still work) until it is
+// disarmed.
+const noSpaceHint = "etcd reached its space quota (--quota-backend-bytes) and raised the NOSPACE alarm; " +
+	"compact its history (etcdctl compact REVISION), defragment every member (etcdctl defrag --cluster), " +
+	"then run etcdctl alarm disarm, or raise the quota; DEL and GC still work meanwhile"
+
 // isTransient reports failures that a later attempt can get past.
 func isTransient(err error) bool {
+	// etcd reports a full database as ResourceExhausted, like "too many
+	// requests", but it lasts until an operator clears the alarm.
+	if errors.Is(err, rpctypes.ErrNoSpace) {
+		return false
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrNoLeader) ||
 		errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrTooManyRequests) ||

@@ -32,6 +32,9 @@ func TestAsCNIErrorCodes(t *testing.T) {
 		{fmt.Errorf("login: %w", rpctypes.ErrAuthFailed), types.ErrInvalidNetworkConfig},
 		{rpctypes.ErrKeyNotFound, types.ErrIOFailure},
 		{rpctypes.ErrRequestTooLarge, types.ErrIOFailure},
+		// A full database is not transient, although its gRPC code
+		// (ResourceExhausted) is that of "too many requests".
+		{fmt.Errorf("reserving: %w", rpctypes.ErrNoSpace), types.ErrIOFailure},
 		{types.NewError(CodeExhausted, "full", ""), CodeExhausted},
 		// The typed errors of the store, the core and ipam itself.
 		{&store.NameError{What: store.ContainerID, Reason: "is empty"}, types.ErrInvalidEnvironmentVariables},

@@ -31,6 +31,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "plugin", Usage: "use this prebuilt plugin binary `PATH` instead of building one"},
 			&cli.StringFlag{Name: "host-local", Usage: "use this prebuilt host-local binary `PATH` instead of building v1.10.0"},
 		},
+		Subcommands: []*cli.Command{soakCommand()},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err

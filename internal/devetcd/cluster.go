@@ -32,6 +32,10 @@ type Cluster struct {
 // StartCluster starts an n-member cluster on loopback ports with each
 // member's data in a directory under dir. The caller must Close it.
 func StartCluster(dir string, n int) (*Cluster, error) {
+	return startCluster(dir, n, Options{})
+}
+
+func startCluster(dir string, n int, opts Options) (*Cluster, error) {
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
@@ -53,6 +57,9 @@ func StartCluster(dir string, n int) (*Cluster, error) {
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(muted).With(zap.String("etcd", cfg.Name)))
 		cfg.UnsafeNoFsync = true
 		cfg.BackendBatchInterval = 5 * time.Millisecond
+		if err := opts.apply(cfg); err != nil {
+			return nil, err
+		}
 		initial = append(initial, cfg.Name+"="+peerURL.String())
 		cfgs[i] = cfg
 	}

@@ -52,7 +52,7 @@ type Server struct {
 // there is reused) on free loopback ports, plaintext. The caller must Close
 // it; removing dir is left to the caller too.
 func Start(dir string) (*Server, error) {
-	return start(dir, nil)
+	return start(dir, nil, Options{})
 }
 
 // StartTLS is Start for a server that speaks https only, with the server
@@ -60,16 +60,16 @@ func Start(dir string) (*Server, error) {
 // signed by info.TrustedCAFile. Peer traffic stays plaintext (a single
 // member has no peers).
 func StartTLS(dir string, info transport.TLSInfo) (*Server, error) {
-	return start(dir, &info)
+	return start(dir, &info, Options{})
 }
 
 // start starts etcd with its data in dir, plaintext or (with clientTLS)
 // https only, retrying when a picked port was taken meanwhile.
-func start(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
+func start(dir string, clientTLS *transport.TLSInfo, opts Options) (*Server, error) {
 	var err error
 	for range portAttempts {
 		var s *Server
-		s, err = startOnce(dir, clientTLS)
+		s, err = startOnce(dir, clientTLS, opts)
 		if err == nil {
 			return s, nil
 		}
@@ -84,7 +84,7 @@ func start(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
 }
 
 // startOnce makes one attempt to start etcd on freshly picked ports.
-func startOnce(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
+func startOnce(dir string, clientTLS *transport.TLSInfo, opts Options) (*Server, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -131,6 +131,9 @@ func startOnce(dir string, clientTLS *transport.TLSInfo) (*Server, error) {
 	cfg.BackendBatchInterval = 5 * time.Millisecond
 	if clientTLS != nil {
 		cfg.ClientTLSInfo = *clientTLS
+	}
+	if err := opts.apply(cfg); err != nil {
+		return nil, err
 	}
 
 	e, err := embed.StartEtcd(cfg)
