@@ -24,14 +24,13 @@ func benchCommand() *cli.Command {
 			"allocations. It prints a table and whether the performance goals hold.\n" +
 			"The full run takes a few minutes; --quick scales every scenario down.\n" +
 			"\"bench scale\" measures many nodes at once on a three-member cluster instead.",
-		Subcommands: []*cli.Command{benchScaleCommand()},
+		Subcommands: []*cli.Command{benchScaleCommand(), soakCommand()},
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quick", Usage: "scaled-down run of every scenario (about a minute)"},
 			&cli.IntFlag{Name: "ops", Usage: "ADD+DEL pairs per plugin per latency scenario (default: 200, quick 30)"},
 			&cli.StringFlag{Name: "plugin", Usage: "use this prebuilt plugin binary `PATH` instead of building one"},
 			&cli.StringFlag{Name: "host-local", Usage: "use this prebuilt host-local binary `PATH` instead of building v1.10.0"},
 		},
-		Subcommands: []*cli.Command{soakCommand()},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err

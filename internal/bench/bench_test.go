@@ -32,8 +32,10 @@ func TestTinyRunFillsTheTable(t *testing.T) {
 			t.Errorf("%s: no peak RSS: %v", l.Pool, l.PeakRSSKiB)
 		}
 	}
-	if len(rep.Contention) != 6 {
-		t.Fatalf("%d contention results, want 6", len(rep.Contention))
+	// Two concurrencies, each as separate nodes' processes, one node's
+	// processes, goroutines and host-local.
+	if len(rep.Contention) != 8 {
+		t.Fatalf("%d contention results, want 8", len(rep.Contention))
 	}
 	for _, c := range rep.Contention {
 		if c.Allocations != c.Allocators*cfg.PerAllocator {

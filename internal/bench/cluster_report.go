@@ -219,12 +219,6 @@ func (r *ClusterReport) Print(w io.Writer) error {
 	fmt.Fprintln(w, "\nGoals")
 	tw = tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "goal\tmeasured\tverdict")
-	for _, g := range r.Goals {
-		verdict := "met"
-		if !g.Met {
-			verdict = "NOT MET"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.What, g.Measured, verdict)
-	}
+	printGoals(tw, r.Goals)
 	return tw.Flush()
 }

@@ -36,36 +36,15 @@ func (c Counters) RoundTrips() float64 { return c.Txn + c.Range + c.DeleteRange 
 // Scrape reads the counters from etcd's metrics at endpoint (the client
 // URL serves /metrics).
 func Scrape(ctx context.Context, endpoint string) (Counters, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
-	if err != nil {
-		return Counters{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Counters{}, fmt.Errorf("scraping etcd metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Counters{}, fmt.Errorf("scraping etcd metrics: %s", resp.Status)
-	}
 	var c Counters
 	// grpc_server_handled_total is absent until etcd has handled a KV
 	// call, so only the proposals counter is required.
 	var sawApplied bool
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		name, labels, value, ok := parseSample(line)
-		if !ok {
-			continue
-		}
+	err := eachSample(ctx, endpoint, func(name, labels string, value float64) {
 		switch name {
 		case "grpc_server_handled_total":
 			if !strings.Contains(labels, `grpc_service="etcdserverpb.KV"`) {
-				continue
+				return
 			}
 			switch {
 			case strings.Contains(labels, `grpc_method="Txn"`):
@@ -83,14 +62,44 @@ func Scrape(ctx context.Context, endpoint string) (Counters, error) {
 		case "etcd_disk_wal_write_bytes_total":
 			c.WALBytes += value
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return Counters{}, fmt.Errorf("reading etcd metrics: %w", err)
+	})
+	if err != nil {
+		return Counters{}, err
 	}
 	if !sawApplied {
 		return Counters{}, fmt.Errorf("etcd metrics lack etcd_server_proposals_applied_total")
 	}
 	return c, nil
+}
+
+// eachSample fetches etcd's /metrics at endpoint and hands every sample
+// to fn, within 10 s.
+func eachSample(ctx context.Context, endpoint string, fn func(name, labels string, value float64)) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("scraping etcd metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scraping etcd metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if name, labels, value, ok := parseSample(sc.Text()); ok {
+			fn(name, labels, value)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading etcd metrics: %w", err)
+	}
+	return nil
 }
 
 // parseSample splits a Prometheus text line "name{labels} value".

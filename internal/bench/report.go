@@ -206,12 +206,18 @@ func (r *Report) Print(w io.Writer) error {
 	fmt.Fprintf(tw, "GC of %d stale allocations\t%s\t%s\n", r.GC.Stale, ms(r.GC.Ours), ms(r.GC.HostLoc))
 	fmt.Fprintf(tw, "peak RSS of the GC process\t%d KiB\t%d KiB\n", r.GC.PeakRSSKiB["etcd"], r.GC.PeakRSSKiB["host-local"])
 	section("Goals", "goal\tmeasured\tverdict")
-	for _, g := range r.Goals {
+	printGoals(tw, r.Goals)
+	return tw.Flush()
+}
+
+// printGoals writes one row per goal, with its verdict, to a table whose
+// header is already written.
+func printGoals(w io.Writer, goals []Goal) {
+	for _, g := range goals {
 		verdict := "met"
 		if !g.Met {
 			verdict = "NOT MET"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.What, g.Measured, verdict)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", g.What, g.Measured, verdict)
 	}
-	return tw.Flush()
 }

@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -181,26 +179,8 @@ func (r *soakRun) mvcc(ctx context.Context) (mvccCounters, error) {
 	if err != nil {
 		return mvccCounters{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.endpoints[0]+"/metrics", nil)
-	if err != nil {
-		return mvccCounters{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return mvccCounters{}, fmt.Errorf("scraping etcd metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return mvccCounters{}, fmt.Errorf("scraping etcd metrics: %s", resp.Status)
-	}
 	m := mvccCounters{revision: rev}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		name, _, v, ok := parseSample(sc.Text())
-		if !ok {
-			continue
-		}
+	err = eachSample(ctx, r.endpoints[0], func(name, _ string, v float64) {
 		switch name {
 		case "etcd_mvcc_put_total":
 			m.puts = v
@@ -211,9 +191,9 @@ func (r *soakRun) mvcc(ctx context.Context) (mvccCounters, error) {
 		case "etcd_debugging_mvcc_compact_revision":
 			m.compactRevision = int64(v)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return mvccCounters{}, fmt.Errorf("reading etcd metrics: %w", err)
+	})
+	if err != nil {
+		return mvccCounters{}, err
 	}
 	return m, nil
 }
