@@ -1,8 +1,9 @@
 package core
 
 import (
-	"fmt"
+	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -13,10 +14,10 @@ func ParseAddr(s string) (netip.Addr, error) {
 	trimmed := strings.TrimSpace(s)
 	a, err := netip.ParseAddr(trimmed)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
+		return netip.Addr{}, errors.New(strconv.Quote(s) + " is not an IPv4 or IPv6 address")
 	}
 	if a.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("%q has an IPv6 zone; give the address without %%zone", s)
+		return netip.Addr{}, errors.New(strconv.Quote(s) + " has an IPv6 zone; give the address without %zone")
 	}
 	return a.Unmap(), nil
 }
@@ -28,7 +29,7 @@ func ParseRequestedAddr(s string) (netip.Addr, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
-			return netip.Addr{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+			return netip.Addr{}, errors.New(strconv.Quote(s) + " is not an IP address or CIDR")
 		}
 		return p.Addr().Unmap(), nil
 	}

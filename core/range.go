@@ -1,8 +1,9 @@
 package core
 
 import (
-	"fmt"
+	"errors"
 	"net/netip"
+	"strconv"
 )
 
 // RangeSpec is one range as a user writes it in the network configuration.
@@ -29,23 +30,24 @@ type Range struct {
 // is never handed out (Choose skips it), so a /24 starts at .2.
 func CanonicalizeRange(spec RangeSpec) (Range, error) {
 	if spec.Subnet == "" {
-		return Range{}, fmt.Errorf(`"subnet" is missing; give a CIDR such as "203.0.113.0/24"`)
+		return Range{}, errors.New(`"subnet" is missing; give a CIDR such as "203.0.113.0/24"`)
 	}
 	subnet, err := netip.ParsePrefix(spec.Subnet)
 	if err != nil {
-		return Range{}, fmt.Errorf("subnet %q is not a CIDR; write it as address/prefix-length, e.g. \"203.0.113.0/24\"", spec.Subnet)
+		return Range{}, errors.New("subnet " + strconv.Quote(spec.Subnet) + ` is not a CIDR; write it as address/prefix-length, e.g. "203.0.113.0/24"`)
 	}
 	if subnet.Addr().Zone() != "" || subnet.Addr().Is4In6() {
-		return Range{}, fmt.Errorf("subnet %q must be a plain IPv4 or IPv6 prefix (no zone, no IPv4-mapped IPv6)", spec.Subnet)
+		return Range{}, errors.New("subnet " + strconv.Quote(spec.Subnet) + " must be a plain IPv4 or IPv6 prefix (no zone, no IPv4-mapped IPv6)")
 	}
 	bitLen := subnet.Addr().BitLen()
 	// Like host-local: a /31, /32, /127 or /128 has no address to hand out
 	// besides the network and gateway.
 	if subnet.Bits() > bitLen-2 {
-		return Range{}, fmt.Errorf("subnet %s is too small to allocate from; use a prefix of /%d or shorter", subnet, bitLen-2)
+		return Range{}, errors.New("subnet " + subnet.String() + " is too small to allocate from; use a prefix of /" + strconv.Itoa(bitLen-2) + " or shorter")
 	}
 	if network := subnet.Masked(); network != subnet {
-		return Range{}, fmt.Errorf("subnet %s has host bits set; for a /%d the network address is %s, so write %q", spec.Subnet, subnet.Bits(), network.Addr(), network.String())
+		return Range{}, errors.New("subnet " + spec.Subnet + " has host bits set; for a /" + strconv.Itoa(subnet.Bits()) +
+			" the network address is " + network.Addr().String() + ", so write " + strconv.Quote(network.String()))
 	}
 	r := Range{Subnet: subnet}
 	networkAddr := subnet.Addr()
@@ -55,10 +57,10 @@ func CanonicalizeRange(spec RangeSpec) (Range, error) {
 	} else {
 		gw, err := ParseAddr(spec.Gateway)
 		if err != nil {
-			return Range{}, fmt.Errorf("gateway: %w", err)
+			return Range{}, &prefixedError{"gateway: ", err}
 		}
 		if gw.BitLen() != bitLen {
-			return Range{}, fmt.Errorf("gateway %s is not in the address family of subnet %s", gw, subnet)
+			return Range{}, errors.New("gateway " + gw.String() + " is not in the address family of subnet " + subnet.String())
 		}
 		r.Gateway = gw
 	}
@@ -68,10 +70,10 @@ func CanonicalizeRange(spec RangeSpec) (Range, error) {
 	} else {
 		start, err := ParseAddr(spec.RangeStart)
 		if err != nil {
-			return Range{}, fmt.Errorf("rangeStart: %w", err)
+			return Range{}, &prefixedError{"rangeStart: ", err}
 		}
 		if !subnet.Contains(start) {
-			return Range{}, fmt.Errorf("rangeStart %s is not in subnet %s; pick an address inside the subnet", start, subnet)
+			return Range{}, errors.New("rangeStart " + start.String() + " is not in subnet " + subnet.String() + "; pick an address inside the subnet")
 		}
 		r.RangeStart = start
 	}
@@ -84,15 +86,15 @@ func CanonicalizeRange(spec RangeSpec) (Range, error) {
 	} else {
 		end, err := ParseAddr(spec.RangeEnd)
 		if err != nil {
-			return Range{}, fmt.Errorf("rangeEnd: %w", err)
+			return Range{}, &prefixedError{"rangeEnd: ", err}
 		}
 		if !subnet.Contains(end) {
-			return Range{}, fmt.Errorf("rangeEnd %s is not in subnet %s; pick an address inside the subnet", end, subnet)
+			return Range{}, errors.New("rangeEnd " + end.String() + " is not in subnet " + subnet.String() + "; pick an address inside the subnet")
 		}
 		r.RangeEnd = end
 	}
 	if r.RangeEnd.Less(r.RangeStart) {
-		return Range{}, fmt.Errorf("rangeStart %s is after rangeEnd %s; swap them", r.RangeStart, r.RangeEnd)
+		return Range{}, errors.New("rangeStart " + r.RangeStart.String() + " is after rangeEnd " + r.RangeEnd.String() + "; swap them")
 	}
 	return r, nil
 }
@@ -151,7 +153,7 @@ func (r Range) Family() int {
 
 // String names the range the way host-local's errors do: start-end.
 func (r Range) String() string {
-	return fmt.Sprintf("%s-%s", r.RangeStart, r.RangeEnd)
+	return r.RangeStart.String() + "-" + r.RangeEnd.String()
 }
 
 // Spec returns the canonical range written back as a RangeSpec, with every

@@ -1,8 +1,8 @@
 package core
 
 import (
-	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -25,9 +25,9 @@ func (e *ConfigError) Error() string {
 	case e.RangeSet < 0:
 		return e.Reason
 	case e.Range < 0:
-		return fmt.Sprintf("range set %d: %s", e.RangeSet, e.Reason)
+		return "range set " + strconv.Itoa(e.RangeSet) + ": " + e.Reason
 	default:
-		return fmt.Sprintf("range set %d, range %d: %s", e.RangeSet, e.Range, e.Reason)
+		return "range set " + strconv.Itoa(e.RangeSet) + ", range " + strconv.Itoa(e.Range) + ": " + e.Reason
 	}
 }
 
@@ -55,8 +55,8 @@ func ValidateRangeSets(specs [][]RangeSpec) []*ConfigError {
 func canonicalize(specs [][]RangeSpec, limit int) ([]RangeSet, []*ConfigError) {
 	var problems []*ConfigError
 	full := func() bool { return limit >= 0 && len(problems) >= limit }
-	add := func(set, rng int, format string, args ...any) {
-		problems = append(problems, &ConfigError{RangeSet: set, Range: rng, Reason: fmt.Sprintf(format, args...)})
+	add := func(set, rng int, reason string) {
+		problems = append(problems, &ConfigError{RangeSet: set, Range: rng, Reason: reason})
 	}
 	if len(specs) == 0 {
 		add(-1, -1, `no IP ranges specified; add "ranges": [[{"subnet": "203.0.113.0/24"}]] to the ipam configuration`)
@@ -77,7 +77,7 @@ func canonicalize(specs [][]RangeSpec, limit int) ([]RangeSet, []*ConfigError) {
 		for j, spec := range specSet {
 			r, err := CanonicalizeRange(spec)
 			if err != nil {
-				add(i, j, "%v", err)
+				add(i, j, err.Error())
 				if full() {
 					return nil, problems
 				}
@@ -85,7 +85,8 @@ func canonicalize(specs [][]RangeSpec, limit int) ([]RangeSet, []*ConfigError) {
 				continue
 			}
 			if len(set) > 0 && set[0].Family() != r.Family() {
-				add(i, j, "mixed address families: subnet %s is IPv%d but the set's first range is IPv%d; put IPv4 and IPv6 ranges in separate range sets", r.Subnet, r.Family(), set[0].Family())
+				add(i, j, "mixed address families: subnet "+r.Subnet.String()+" is IPv"+strconv.Itoa(r.Family())+
+					" but the set's first range is IPv"+strconv.Itoa(set[0].Family())+"; put IPv4 and IPv6 ranges in separate range sets")
 				if full() {
 					return nil, problems
 				}
@@ -97,7 +98,7 @@ func canonicalize(specs [][]RangeSpec, limit int) ([]RangeSet, []*ConfigError) {
 		for a := 0; ok && a < len(set); a++ {
 			for b := a + 1; b < len(set); b++ {
 				if set[a].Overlaps(set[b]) {
-					add(i, b, "subnets %s and %s overlap; make the ranges of a set disjoint", set[a], set[b])
+					add(i, b, "subnets "+set[a].String()+" and "+set[b].String()+" overlap; make the ranges of a set disjoint")
 					if full() {
 						return nil, problems
 					}
@@ -110,7 +111,7 @@ func canonicalize(specs [][]RangeSpec, limit int) ([]RangeSet, []*ConfigError) {
 	for a := range sets {
 		for b := a + 1; b < len(sets); b++ {
 			if valid[a] && valid[b] && sets[a].Overlaps(sets[b]) {
-				add(-1, -1, "range set %d overlaps with range set %d; an address can belong to one range set only", a, b)
+				add(-1, -1, "range set "+strconv.Itoa(a)+" overlaps with range set "+strconv.Itoa(b)+"; an address can belong to one range set only")
 				if full() {
 					return nil, problems
 				}

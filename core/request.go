@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 )
@@ -58,9 +57,9 @@ type RequestedError struct {
 
 func (e *RequestedError) Error() string {
 	if e.Gateway {
-		return fmt.Sprintf("requested address %s is the gateway of subnet %s; gateways are never handed out", e.Addr, e.Subnet)
+		return "requested address " + e.Addr.String() + " is the gateway of subnet " + e.Subnet.String() + "; gateways are never handed out"
 	}
-	return fmt.Sprintf("requested address %s is not in range set %s", e.Addr, e.Set)
+	return "requested address " + e.Addr.String() + " is not in range set " + e.Set.String()
 }
 
 // CheckRequested says whether a requested address may be reserved from the

@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "2db33f74ec871b5273468f37103b0d5f2fc4bdfe25b630b4c389f2f8505e66b9"
-	moduleDigest        = "5080068abcf2de10920baf036f4a39f8b245802d0ed1ad01a5e1bb2019a8b0d0"
+	moduleSourcesDigest = "7d447da8bc1f1db3faf19c56b18e5722c8ce34a36e14d2fae8b3413d0bd50995"
+	moduleDigest        = "a27edb6aa38d5a3ce7ed7d427cc42452a75d80d9b1801cd532ab4a46e46ab36d"
 	moduleGoVersion     = "go1.26.8"
 )

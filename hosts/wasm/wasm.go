@@ -120,7 +120,7 @@ func New(opts Options) (*Host, error) {
 }
 
 func start(ctx context.Context, dir string) (*Host, error) {
-	h := &Host{ctx: ctx}
+	h := &Host{ctx: experimental.WithMemoryAllocator(ctx, memoryAllocator())}
 	h.cache, h.cacheDir = openCache(dir)
 	h.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(h.cache))
 	err := func() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,6 +68,23 @@ func TestModuleIsFresh(t *testing.T) {
 	sum := sha256.Sum256(module)
 	if got := hex.EncodeToString(sum[:]); got != moduleDigest {
 		t.Errorf("core.wasm is not the module that was generated (sha256 %s, recorded %s); run `go generate ./hosts/wasm`", got, moduleDigest)
+	}
+}
+
+// TestGuestLinksNoFmt keeps fmt and reflect (and with them os and time) out
+// of the guest: they made the module a third larger, and wazero validates
+// all of it on every plugin start.
+func TestGuestLinksNoFmt(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./guest")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "fmt" || pkg == "reflect" {
+			t.Errorf("the guest links %s; build core's messages with strconv and concatenation", pkg)
+		}
 	}
 }
 
