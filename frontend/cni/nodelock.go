@@ -32,17 +32,10 @@ func lockDirs() []string {
 	return []string{"/run/etcd-ipam", filepath.Join(os.TempDir(), "etcd-ipam-"+strconv.Itoa(os.Getuid()))}
 }
 
-// lockPollFirst and lockPollMax bound how often a waiting ADD tries the
-// lock: soon at first (the holder needs a few milliseconds), then less
-// often so that a long queue does not spin.
-const (
-	lockPollFirst = 500 * time.Microsecond
-	lockPollMax   = 10 * time.Millisecond
-)
-
 // lockNetwork takes node's lock for network (on the etcd cluster of
-// endpoints), waiting at most wait, and returns its release. held is false
-// when the ADD goes on without the lock. Processes that act as different
+// endpoints), waiting at most wait, and returns its release, which the
+// caller must call in either case. held is false when the ADD goes on
+// without the lock. Processes that act as different
 // nodes on one host (tests, benchmarks) take different locks.
 func lockNetwork(node, network string, endpoints []string, wait time.Duration) (release func(), held bool) {
 	h := fnv.New64a()
@@ -61,18 +54,23 @@ func lockNetwork(node, network string, endpoints []string, wait time.Duration) (
 	if f == nil {
 		return func() {}, false
 	}
-	deadline := time.Now().Add(wait)
-	pause := lockPollFirst
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = f.Close() }, true // closing releases the lock
-		}
-		if err != syscall.EWOULDBLOCK && err != syscall.EINTR || time.Now().Add(pause).After(deadline) {
+	// A blocking flock queues in the kernel, which wakes the next ADD
+	// when the lock is released: waiters cost no CPU, which the holder
+	// needs when a burst of processes shares a few cores. The wait is
+	// bounded from here; a flock that succeeds after it was abandoned
+	// holds the lock only until this process closes the file or exits.
+	locked := make(chan error, 1)
+	go func() { locked <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case err := <-locked:
+		if err != nil {
 			_ = f.Close()
 			return func() {}, false
 		}
-		time.Sleep(pause)
-		pause = min(2*pause, lockPollMax)
+		return func() { _ = f.Close() }, true // closing releases the lock
+	case <-timer.C:
+		return func() { _ = f.Close() }, false
 	}
 }
