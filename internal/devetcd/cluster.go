@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // Cluster is an embedded etcd cluster of several members in this process,
@@ -47,19 +46,12 @@ func startCluster(dir string, n int, opts Options) (*Cluster, error) {
 	for i := range n {
 		clientURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*i]))}
 		peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*i+1]))}
-		cfg := embed.NewConfig()
-		cfg.Name = fmt.Sprintf("%s-%d", token, i)
-		cfg.Dir = filepath.Join(dir, cfg.Name)
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
-		cfg.InitialClusterToken = token
-		cfg.LogLevel = "error"
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(muted).With(zap.String("etcd", cfg.Name)))
-		cfg.UnsafeNoFsync = true
-		cfg.BackendBatchInterval = 5 * time.Millisecond
-		if err := opts.apply(cfg); err != nil {
+		name := fmt.Sprintf("%s-%d", token, i)
+		cfg, err := memberConfig(name, filepath.Join(dir, name), clientURL, peerURL, muted, opts)
+		if err != nil {
 			return nil, err
 		}
+		cfg.InitialClusterToken = token
 		initial = append(initial, cfg.Name+"="+peerURL.String())
 		cfgs[i] = cfg
 	}
@@ -77,14 +69,9 @@ func startCluster(dir string, n int, opts Options) (*Cluster, error) {
 		c.urls = append(c.urls, cfg.AdvertiseClientUrls[0].String())
 	}
 	for i, e := range c.members {
-		select {
-		case <-e.Server.ReadyNotify():
-		case err := <-e.Err():
+		if err := waitReady(e); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("cluster member %d failed while starting: %w", i, err)
-		case <-time.After(readyTimeout):
-			c.Close()
-			return nil, fmt.Errorf("cluster member %d was not ready within %v", i, readyTimeout)
+			return nil, fmt.Errorf("cluster member %d: %w", i, err)
 		}
 	}
 	return c, nil

@@ -105,35 +105,19 @@ func startOnce(dir string, clientTLS *transport.TLSInfo, opts Options) (*Server,
 	// so it makes the member name and cluster token unique too; servers
 	// in one process (parallel tests) then never look like one cluster.
 	name := "devetcd-" + strconv.Itoa(ports[0])
-	cfg := embed.NewConfig()
-	cfg.Name = name
-	cfg.Dir = dir
-	cfg.ListenClientUrls = []url.URL{clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{clientURL}
-	cfg.ListenPeerUrls = []url.URL{peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{peerURL}
+	cfg, err := memberConfig(name, dir, clientURL, peerURL, muted, opts)
+	if err != nil {
+		return nil, err
+	}
 	cfg.InitialCluster = cfg.InitialClusterFromName(name)
 	cfg.InitialClusterToken = name
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(muted).With(zap.String("etcd", name)))
-	// Development data is thrown away, so durability buys nothing and
-	// fsync costs a lot on slow disks.
-	cfg.UnsafeNoFsync = true
 	// A single member has no peer to lose touch with, so short raft
 	// timers are safe; they cut the time to elect itself leader from up
 	// to ~1 s (defaults 100 ms / 1000 ms) to under 100 ms.
 	cfg.TickMs = 10
 	cfg.ElectionMs = 100
-	// With leadership that quick, etcd's storage-version monitor can run
-	// before the backend's first commit (every 100 ms by default) and
-	// log "failed to update storage version: missing term information"
-	// at error level; committing sooner removes that race and its noise.
-	cfg.BackendBatchInterval = 5 * time.Millisecond
 	if clientTLS != nil {
 		cfg.ClientTLSInfo = *clientTLS
-	}
-	if err := opts.apply(cfg); err != nil {
-		return nil, err
 	}
 
 	e, err := embed.StartEtcd(cfg)
@@ -142,20 +126,52 @@ func startOnce(dir string, clientTLS *transport.TLSInfo, opts Options) (*Server,
 	}
 	muted.Store(false)
 
+	if err := waitReady(e); err != nil {
+		muted.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd on %s: %w", clientURL.String(), err)
+	}
+	return &Server{etcd: e, endpoint: clientURL.String(), muted: muted}, nil
+}
+
+// memberConfig is the configuration every embedded member shares: its
+// name, data directory and loopback URLs, a logger that muted silences,
+// and the settings that make throwaway data cheap, with opts applied.
+func memberConfig(name, dir string, clientURL, peerURL url.URL, muted *atomic.Bool, opts Options) (*embed.Config, error) {
+	cfg := embed.NewConfig()
+	cfg.Name = name
+	cfg.Dir = dir
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(muted).With(zap.String("etcd", name)))
+	// Development data is thrown away, so durability buys nothing and
+	// fsync costs a lot on slow disks.
+	cfg.UnsafeNoFsync = true
+	// With a leader elected quickly, etcd's storage-version monitor can
+	// run before the backend's first commit (every 100 ms by default)
+	// and log "failed to update storage version: missing term
+	// information" at error level; committing sooner removes that race
+	// and its noise.
+	cfg.BackendBatchInterval = 5 * time.Millisecond
+	if err := opts.apply(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// waitReady waits until member e serves, fails, or readyTimeout passes.
+func waitReady(e *embed.Etcd) error {
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
+		return nil
 	case err := <-e.Err():
-		muted.Store(true)
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd on %s failed while starting: %w", clientURL.String(), err)
+		return fmt.Errorf("failed while starting: %w", err)
 	case <-timer.C:
-		muted.Store(true)
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd on %s was not ready within %v", clientURL.String(), readyTimeout)
+		return fmt.Errorf("not ready within %v", readyTimeout)
 	}
-	return &Server{etcd: e, endpoint: clientURL.String(), muted: muted}, nil
 }
 
 // freePorts returns n distinct loopback TCP ports that were free a moment
