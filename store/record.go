@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -40,7 +39,6 @@ func (n *Network) Record(ctx context.Context, atts []Attachment) error {
 		cmps, puts, first = nil, nil, end
 		return nil
 	}
-	positions := n.keys.prefix + lastReservedDir
 	for i, att := range atts {
 		if err := CheckAttachment(att.ContainerID, att.IfName); err != nil {
 			return err
@@ -52,9 +50,6 @@ func (n *Network) Record(ctx context.Context, atts []Attachment) error {
 		if err != nil {
 			return err
 		}
-		// reserveOps's encoding is the one an ADD uses; only its moves
-		// of the round-robin positions are not wanted here.
-		attPuts = dropPrefix(attPuts, positions)
 		attCmps = append(attCmps, clientv3.Compare(clientv3.CreateRevision(n.keys.container(att.ContainerID, att.IfName)), "=", 0))
 		if len(attCmps) > maxTxnOps || len(attPuts) > maxTxnOps {
 			return fmt.Errorf("recording container %q interface %q in network %q: %d addresses do not fit into one transaction",
@@ -69,15 +64,4 @@ func (n *Network) Record(ctx context.Context, atts []Attachment) error {
 		puts = append(puts, attPuts...)
 	}
 	return commit(len(atts))
-}
-
-// dropPrefix returns ops without those whose key starts with prefix.
-func dropPrefix(ops []clientv3.Op, prefix string) []clientv3.Op {
-	kept := ops[:0]
-	for _, op := range ops {
-		if !strings.HasPrefix(string(op.KeyBytes()), prefix) {
-			kept = append(kept, op)
-		}
-	}
-	return kept
 }

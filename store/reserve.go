@@ -87,6 +87,11 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 		if err != nil {
 			return Reservation{}, err
 		}
+		positions, err := n.positionOps(att, candidates[i])
+		if err != nil {
+			return Reservation{}, err
+		}
+		puts = append(puts, positions...)
 		elseOps = []clientv3.Op{clientv3.OpTxn(cmps, puts, elseOps)}
 	}
 	resp, err := n.cli.Txn(ctx).
@@ -136,8 +141,8 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 }
 
 // reserveOps are the compares and puts that reserve ips for att: every
-// address key must not exist; the attachment, the address keys and each
-// range set's round-robin position are written.
+// address key must not exist; the attachment and the address keys are
+// written. ReserveFirst adds positionOps; Record does not.
 func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp, []clientv3.Op, error) {
 	att.IPs = ips
 	attValue, err := json.Marshal(att)
@@ -155,14 +160,22 @@ func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp
 		if err != nil {
 			return nil, nil, fmt.Errorf("encoding allocation: %w", err)
 		}
-		position, err := json.Marshal(Position{Addr: addr, Node: att.Node, At: att.Created})
-		if err != nil {
-			return nil, nil, fmt.Errorf("encoding round-robin position: %w", err)
-		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
-		puts = append(puts,
-			clientv3.OpPut(n.keys.ip(addr), string(value)),
-			clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), string(position)))
+		puts = append(puts, clientv3.OpPut(n.keys.ip(addr), string(value)))
 	}
 	return cmps, puts, nil
+}
+
+// positionOps move each range set's round-robin position to its address
+// of ips, recording att's node and time.
+func (n *Network) positionOps(att Attachment, ips []AttachedAddr) ([]clientv3.Op, error) {
+	puts := make([]clientv3.Op, 0, len(ips))
+	for _, ip := range ips {
+		position, err := json.Marshal(Position{Addr: ip.Address.Addr(), Node: att.Node, At: att.Created})
+		if err != nil {
+			return nil, fmt.Errorf("encoding round-robin position: %w", err)
+		}
+		puts = append(puts, clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), string(position)))
+	}
+	return puts, nil
 }
