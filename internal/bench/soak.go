@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -293,21 +292,15 @@ func (r *soakRun) churnProgress(done *atomic.Int64, start time.Time) (stop func(
 	return func() { close(quit); wg.Wait() }
 }
 
-// eachNode runs f for every node at once and returns the first error.
+// eachNode runs f for every node at once and returns the first error,
+// naming its node.
 func (r *soakRun) eachNode(f func(i int) error) error {
-	errs := make([]error, r.cfg.Nodes)
-	var wg sync.WaitGroup
-	for i := range r.cfg.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(i); err != nil {
-				errs[i] = fmt.Errorf("node %d: %w", i, err)
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return each(r.cfg.Nodes, func(i int) error {
+		if err := f(i); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		return nil
+	})
 }
 
 // compact compacts the history up to the current revision and waits until
