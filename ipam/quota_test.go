@@ -115,3 +115,56 @@ func recoverFromNoSpace(t *testing.T, cli *clientv3.Client, endpoint string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFullDatabaseRacingADDs fills a small quota with ADDs from several
+// goroutines at once. etcd checks its quota before proposing a request and
+// again as it applies it: requests that passed the first check together
+// cross the quota one after another as they apply, and etcd applies the one
+// that crosses it before answering NOSPACE. Every ADD that reports failure
+// must still have left nothing, and every one that succeeded must be there.
+func TestFullDatabaseRacingADDs(t *testing.T) {
+	const quota = 1 << 20
+	const workers = 8
+	srv := etcdtest.StartWith(t, devetcd.Options{QuotaBackendBytes: quota})
+	conf := testNetwork(srv, "quota-race",
+		[]core.RangeSpec{{Subnet: "10.21.0.0/16"}}, []core.RangeSpec{{Subnet: "2001:db8:21::/64"}})
+	c := ctx(t)
+
+	type outcome struct {
+		added  int
+		failed string // the container whose ADD failed
+		err    error
+	}
+	results := make(chan outcome, workers)
+	for w := 0; w < workers; w++ {
+		s := openSession(t, conf, fmt.Sprintf("node-%d", w))
+		go func() {
+			var out outcome
+			for out.added < 5000 {
+				id := fmt.Sprintf("w%d-c%d", w, out.added)
+				if _, err := s.Add(c, id, "eth0", nil); err != nil {
+					out.failed, out.err = id, err
+					break
+				}
+				out.added++
+			}
+			results <- out
+		}()
+	}
+	total := 0
+	s := openSession(t, conf, "observer")
+	for w := 0; w < workers; w++ {
+		out := <-results
+		if out.err == nil {
+			t.Fatalf("%d ADDs fitted into a %d-byte quota", out.added, quota)
+		}
+		if code := AsCNIError(out.err).Code; code != types.ErrIOFailure {
+			t.Fatalf("ADD %s into a full database: code %d (%v), want 5", out.failed, code, out.err)
+		}
+		if atts, err := s.ContainerAttachments(c, out.failed, "eth0"); err != nil || len(atts) != 0 {
+			t.Fatalf("the failed ADD %s left %v (%v)", out.failed, atts, err)
+		}
+		total += out.added
+	}
+	checkConsistent(t, s, total)
+}

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -99,7 +101,13 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 		Then(elseOps...).
 		Else(clientv3.OpGet(attKey)).Commit()
 	if err != nil {
-		return Reservation{}, fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
+		err = fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
+		if errors.Is(err, rpctypes.ErrNoSpace) {
+			if undoErr := n.undoFullReservation(ctx, att); undoErr != nil {
+				return Reservation{}, fmt.Errorf("%w; undoing it: %v", err, undoErr)
+			}
+		}
+		return Reservation{}, err
 	}
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
@@ -178,4 +186,27 @@ func (n *Network) positionOps(att Attachment, ips []AttachedAddr) ([]clientv3.Op
 		puts = append(puts, clientv3.OpPut(n.keys.lastReserved(ip.RangeSet), string(position)))
 	}
 	return puts, nil
+}
+
+// undoFullReservation removes what a reservation wrote although etcd
+// answered that its database is full. etcd applies the transaction that
+// crosses its space quota and only then reports NOSPACE, so the answer does
+// not tell whether att was written; an ADD that reports failure must leave
+// nothing behind. Deletes still pass under the NOSPACE alarm. Only this
+// ADD's own record is removed (same node and creation time), and only if it
+// is unchanged since read; the round-robin positions it may have advanced
+// are left, as harmless as those of a released address.
+func (n *Network) undoFullReservation(ctx context.Context, att Attachment) error {
+	stored, err := n.Attachment(ctx, att.ContainerID, att.IfName)
+	if err != nil || stored == nil {
+		return err
+	}
+	if stored.Node != att.Node || !stored.Created.Equal(att.Created) {
+		return nil // a concurrent ADD's attachment, not this one's
+	}
+	cmp, op := n.releaseOp(*stored)
+	if _, err := n.cli.Txn(ctx).If(cmp).Then(op).Commit(); err != nil {
+		return fmt.Errorf("releasing container %q interface %q in network %q: %w", att.ContainerID, att.IfName, n.name, err)
+	}
+	return nil
 }
