@@ -42,7 +42,7 @@ func (s *Session) Add(ctx context.Context, containerID, ifName string, requested
 // allocator therefore always gets host-local's address, the first free one
 // in search order, in two round trips when one of the guesses is free.
 func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
-	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets))
+	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets), s.node)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +55,11 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		guessable = guessable && !r.IsValid()
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
+	// Liveness rides in the reservation, when due.
+	var seen *store.Sighting
+	if store.Due(snap.Seen, now) {
+		seen = &store.Sighting{Node: s.node, At: now, By: byADD}
+	}
 	// observed is nil until a read has shown the searches' taken
 	// addresses; races counts the attempts lost to other allocators.
 	var observed [][]core.Observation
@@ -103,7 +108,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			candidates = s.candidates(observed, picked, perSet)
 		}
 		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now}
-		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches)
+		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches, seen)
 		if err != nil {
 			return nil, err
 		}

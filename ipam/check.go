@@ -19,6 +19,7 @@ func (s *Session) Check(ctx context.Context, containerID, ifName string) error {
 	if err != nil {
 		return err
 	}
+	s.sight(ctx, byCHECK)
 	if att == nil {
 		return &UnknownAttachmentError{
 			Msg:  fmt.Sprintf("container %q interface %q holds no address in network %q", containerID, ifName, s.name),

@@ -23,7 +23,8 @@ func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return settle(ctx, func(ctx context.Context) error {
-		_, err := s.net.Release(ctx, containerID, ifName)
+		seen := s.sighting(byDEL)
+		_, err := s.net.Release(ctx, containerID, ifName, &seen)
 		return err
 	})
 }
@@ -41,12 +42,14 @@ func (s *Session) GC(ctx context.Context, keep []types.GCAttachment) ([]store.St
 	if _, err := s.ReleaseAttachments(ctx, stale); err != nil {
 		return nil, err
 	}
+	s.sight(ctx, byGC)
 	return stale, nil
 }
 
-// StaleAttachments lists node's attachments that are not in keep.
+// StaleAttachments lists node's attachments that are not in keep, reading
+// only that node's keys.
 func (s *Session) StaleAttachments(ctx context.Context, node string, keep []types.GCAttachment) ([]store.StoredAttachment, error) {
-	all, err := s.Attachments(ctx)
+	all, err := s.NodeAttachments(ctx, node)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func TestRoundTripsStayConstant(t *testing.T) {
 	r := s.RangeSets()[0][0]
 	for a, i := r.RangeStart.Next(), 0; !r.RangeEnd.Less(a); a, i = a.Next(), i+1 {
 		if i%10 == 0 {
-			if _, err := s.net.Release(ctx(t), filler(a, r.Subnet.Bits()).ContainerID, "eth0"); err != nil {
+			if _, err := s.net.Release(ctx(t), filler(a, r.Subnet.Bits()).ContainerID, "eth0", nil); err != nil {
 				t.Fatal(err)
 			}
 			holes++

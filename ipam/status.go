@@ -50,6 +50,7 @@ func (s *Session) Status(ctx context.Context) error {
 	if err != nil {
 		return &UnavailableError{Msg: fmt.Sprintf("network %q is unavailable: %s", s.name, withConfigAdvice(err)), Err: err}
 	}
+	s.sight(ctx, bySTATUS)
 	hasFree := make([]bool, len(s.sets))
 	for _, u := range usage {
 		if u.Used < u.Capacity {

@@ -16,6 +16,8 @@ const (
 	ipsDir          = "ips/"
 	containersDir   = "containers/"
 	lastReservedDir = "last-reserved/"
+	nodesDir        = "nodes/"
+	seenDir         = "seen/"
 )
 
 // keys builds the key names of one network.
@@ -82,6 +84,41 @@ func (k keys) containerDir(containerID string) string {
 }
 
 func (k keys) containers() string { return k.prefix + containersDir }
+
+// nodeDir is the prefix of one node's index: a key per address the node
+// allocated, so that GC, reclaim and per-node counts read that node's keys
+// and never the whole network's.
+func (k keys) nodeDir(node string) string {
+	return k.prefix + nodesDir + url.PathEscape(node) + "/"
+}
+
+func (k keys) nodeAddr(node string, a netip.Addr) string { return k.nodeDir(node) + AddrKey(a) }
+
+// attachmentRef is the value of a node index key: the attachment key's
+// name below containers/, from which parseAttachmentRef gets the names
+// back.
+func attachmentRef(containerID, ifName string) string {
+	return url.PathEscape(containerID) + "/" + url.PathEscape(ifName)
+}
+
+func parseAttachmentRef(ref string) (containerID, ifName string, err error) {
+	escID, escIf, ok := strings.Cut(ref, "/")
+	if !ok {
+		return "", "", fmt.Errorf("node index value %q is not CONTAINER/IFNAME", ref)
+	}
+	if containerID, err = url.PathUnescape(escID); err == nil {
+		ifName, err = url.PathUnescape(escIf)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("node index value %q: %w", ref, err)
+	}
+	return containerID, ifName, nil
+}
+
+// seen is the key of a node's liveness record.
+func (k keys) seen(node string) string { return k.prefix + seenDir + url.PathEscape(node) }
+
+func (k keys) seens() string { return k.prefix + seenDir }
 
 func (k keys) lastReserved(rangeSet int) string {
 	return k.prefix + lastReservedDir + strconv.Itoa(rangeSet)

@@ -45,7 +45,7 @@ func TestHostileNamesStayInTheirNetwork(t *testing.T) {
 				Created: time.Unix(1, 0).UTC(),
 				IPs:     []AttachedAddr{{Address: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 24)}},
 			}
-			out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil)
+			out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil, nil)
 			if err != nil || out.IPs == nil {
 				t.Fatalf("ReserveFirst(%q, %q) = %+v, %v", netName, id, out, err)
 			}
@@ -63,7 +63,7 @@ func TestHostileNamesStayInTheirNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	perNetwork := len(hostileNames)*2 + 1 // attachments, addresses, one position
+	perNetwork := len(hostileNames)*3 + 1 // attachments, addresses, their index keys, one position
 	if want := len(hostileNames) * perNetwork; len(resp.Kvs) != want {
 		t.Fatalf("etcd holds %d keys, want %d", len(resp.Kvs), want)
 	}
@@ -87,7 +87,7 @@ func TestHostileNamesStayInTheirNetwork(t *testing.T) {
 		var got []string
 		for _, a := range atts {
 			got = append(got, a.ContainerID)
-			if _, err := n.Release(ctx, a.ContainerID, a.IfName); err != nil {
+			if _, err := n.Release(ctx, a.ContainerID, a.IfName, nil); err != nil {
 				t.Fatalf("Release(%q, %q): %v", a.ContainerID, a.IfName, err)
 			}
 		}
@@ -133,7 +133,7 @@ func TestUnstorableNamesAreRejected(t *testing.T) {
 		{ContainerID: "c", IfName: "eth\xff", IPs: addr},
 		{ContainerID: "", IfName: "eth0", IPs: addr},
 	} {
-		if out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil); err == nil {
+		if out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{att.IPs}, nil, nil); err == nil {
 			t.Errorf("ReserveFirst(%q, %q) = %+v, want an error", att.ContainerID, att.IfName, out)
 		}
 	}

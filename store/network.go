@@ -40,15 +40,19 @@ type Snapshot struct {
 	// Addr when the set has reserved nothing yet or the value is
 	// unreadable).
 	LastReserved []Position
+	// Seen is the node's liveness record, nil if none.
+	Seen *Sighting
 }
 
-// Snapshot reads the attachment of (containerID, ifName) and the
-// round-robin state of rangeSets range sets in one transaction.
-func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rangeSets int) (Snapshot, error) {
+// Snapshot reads the attachment of (containerID, ifName), the round-robin
+// state of rangeSets range sets and node's liveness record in one
+// transaction.
+func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rangeSets int, node string) (Snapshot, error) {
 	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName))}
 	for i := 0; i < rangeSets; i++ {
 		ops = append(ops, clientv3.OpGet(n.keys.lastReserved(i)))
 	}
+	ops = append(ops, clientv3.OpGet(n.keys.seen(node)))
 	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("reading the state of network %q: %w", n.name, err)
@@ -66,6 +70,9 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 		if kvs := resp.Responses[1+i].GetResponseRange().Kvs; len(kvs) > 0 {
 			snap.LastReserved[i] = decodePosition(kvs[0].Value)
 		}
+	}
+	if kvs := resp.Responses[1+rangeSets].GetResponseRange().Kvs; len(kvs) > 0 {
+		snap.Seen = decodeSighting(node, kvs[0].Value, kvs[0].ModRevision)
 	}
 	return snap, nil
 }

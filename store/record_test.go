@@ -64,7 +64,7 @@ func TestRecordWritesWhatAnAddWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := added.ReserveFirst(recordCtx(t), att, [][]AttachedAddr{att.IPs}, nil); err != nil || out.IPs == nil {
+	if out, err := added.ReserveFirst(recordCtx(t), att, [][]AttachedAddr{att.IPs}, nil, nil); err != nil || out.IPs == nil {
 		t.Fatalf("ReserveFirst: %+v, %v", out, err)
 	}
 	rec, err := Open(cli, "recorded")
@@ -78,7 +78,7 @@ func TestRecordWritesWhatAnAddWrites(t *testing.T) {
 	want := networkKeys(t, cli, added)
 	maps.DeleteFunc(want, func(k string, _ recorded) bool { return strings.HasPrefix(k, lastReservedDir) })
 	got := networkKeys(t, cli, rec)
-	if len(got) != len(want) || len(got) != 3 {
+	if len(got) != len(want) || len(got) != 5 {
 		t.Fatalf("Record wrote %d keys %v, an ADD wrote %d (not counting positions) %v", len(got), got, len(want), want)
 	}
 	attRev := got[containersDir+"c1/eth0"].createRevision
@@ -116,7 +116,7 @@ func TestReleaseFreesExactlyARecordedAttachment(t *testing.T) {
 	}
 
 	victim := atts[77]
-	was, err := n.Release(ctx, victim.ContainerID, victim.IfName)
+	was, err := n.Release(ctx, victim.ContainerID, victim.IfName, nil)
 	if err != nil || was == nil || len(was.IPs) != 2 {
 		t.Fatalf("Release %s: %+v, %v; want the recorded attachment", victim.ContainerID, was, err)
 	}

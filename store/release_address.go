@@ -34,7 +34,8 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 			}
 		}
 		cmps := append([]clientv3.Cmp(nil), same...)
-		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey),
+			n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.CreateRevision)}
 		owned := att != nil && att.CreateRevision == held.CreateRevision
 		if held.ContainerID != "" {
 			attKey := n.keys.container(held.ContainerID, held.IfName)

@@ -24,7 +24,7 @@ func reserve(t *testing.T, n *Network, containerID string, addrs ...string) {
 	for i, a := range addrs {
 		att.IPs = append(att.IPs, AttachedAddr{Address: netip.MustParsePrefix(a), RangeSet: i})
 	}
-	out, err := n.ReserveFirst(repairCtx(t), att, [][]AttachedAddr{att.IPs}, nil)
+	out, err := n.ReserveFirst(repairCtx(t), att, [][]AttachedAddr{att.IPs}, nil, nil)
 	if err != nil || out.IPs == nil {
 		t.Fatalf("ReserveFirst %s: %+v, %v", containerID, out, err)
 	}
@@ -86,7 +86,7 @@ func TestReleaseAddressRefusesANewOwner(t *testing.T) {
 	reserve(t, n, "c1", "192.0.2.2/24")
 	shown := *lookup(t, n, "192.0.2.2")
 	// Between the read and the release, c1 goes and c2 takes the address.
-	if _, err := n.Release(ctx, "c1", "eth0"); err != nil {
+	if _, err := n.Release(ctx, "c1", "eth0", nil); err != nil {
 		t.Fatal(err)
 	}
 	reserve(t, n, "c2", "192.0.2.2/24")
@@ -101,7 +101,7 @@ func TestReleaseAddressRefusesANewOwner(t *testing.T) {
 	}
 	// Released meanwhile: refused too.
 	shown = *lookup(t, n, "192.0.2.2")
-	if _, err := n.Release(ctx, "c2", "eth0"); err != nil {
+	if _, err := n.Release(ctx, "c2", "eth0", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.ReleaseAddress(ctx, shown); !errors.Is(err, ErrOwnerChanged) {

@@ -61,7 +61,10 @@ type Reservation struct {
 // address a lone allocator gets. When every candidate is taken, it writes
 // nothing and reads what the next attempt needs: which addresses of the
 // first candidate were taken and the searches' taken addresses.
-func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment) (Reservation, error) {
+//
+// A non-nil sighting is recorded as the node's liveness with the
+// reservation, in the same transaction.
+func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment, sighting *Sighting) (Reservation, error) {
 	if err := CheckAttachment(att.ContainerID, att.IfName); err != nil {
 		return Reservation{}, err
 	}
@@ -73,7 +76,9 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	// etcd allows maxTxnOps operations per level of a transaction, less
 	// what the levels above use; reads that do not fit are left to the
 	// caller (Observed stays nil).
-	perLevel := 1 + 2*len(candidates[0])
+	// Each level: the attachment, per address its key, index key and
+	// position, the liveness record and the next level.
+	perLevel := 3 + 3*len(candidates[0])
 	if room := maxTxnOps - 1 - (len(candidates)-1)*perLevel - len(candidates[0]); len(observeOps) > room {
 		observeOps, slots, searches = nil, nil, nil
 	}
@@ -94,6 +99,13 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 			return Reservation{}, err
 		}
 		puts = append(puts, positions...)
+		if sighting != nil {
+			op, err := n.sightingOp(*sighting)
+			if err != nil {
+				return Reservation{}, err
+			}
+			puts = append(puts, op)
+		}
 		elseOps = []clientv3.Op{clientv3.OpTxn(cmps, puts, elseOps)}
 	}
 	resp, err := n.cli.Txn(ctx).
@@ -150,7 +162,8 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 
 // reserveOps are the compares and puts that reserve ips for att: every
 // address key must not exist; the attachment and the address keys are
-// written. ReserveFirst adds positionOps; Record does not.
+// written, and each address's key in the node's index. ReserveFirst adds
+// positionOps; Record does not.
 func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp, []clientv3.Op, error) {
 	att.IPs = ips
 	attValue, err := json.Marshal(att)
@@ -169,7 +182,8 @@ func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp
 			return nil, nil, fmt.Errorf("encoding allocation: %w", err)
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
-		puts = append(puts, clientv3.OpPut(n.keys.ip(addr), string(value)))
+		puts = append(puts, clientv3.OpPut(n.keys.ip(addr), string(value)),
+			clientv3.OpPut(n.keys.nodeAddr(att.Node, addr), attachmentRef(att.ContainerID, att.IfName)))
 	}
 	return cmps, puts, nil
 }

@@ -45,7 +45,7 @@ func TestReserveFirstTakesTheFirstFreeCandidate(t *testing.T) {
 	ctx := repairCtx(t)
 	reserve(t, n, "holder", "192.0.2.2/24")
 
-	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.2"), candidate("192.0.2.3"), candidate("192.0.2.4")}, nil)
+	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.2"), candidate("192.0.2.3"), candidate("192.0.2.4")}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestReserveFirstAnswersWithAnExistingAttachment(t *testing.T) {
 	ctx := repairCtx(t)
 	reserve(t, n, "c1", "192.0.2.2/24")
 
-	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.3")}, nil)
+	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.3")}, nil, nil)
 	if err != nil || got.Existing == nil || got.IPs != nil {
 		t.Fatalf("a second reservation for c1: %+v, %v; want the existing attachment and nothing reserved", got, err)
 	}
@@ -93,7 +93,7 @@ func TestReserveFirstWithEveryCandidateTakenReadsTheSearch(t *testing.T) {
 	reserve(t, n, "b", "192.0.2.3/24")
 	search := [][]core.Segment{{{Range: 0, From: netip.MustParseAddr("192.0.2.2"), To: netip.MustParseAddr("192.0.2.5")}}}
 
-	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.2"), candidate("192.0.2.3")}, search)
+	got, err := n.ReserveFirst(ctx, attachment("c1"), [][]AttachedAddr{candidate("192.0.2.2"), candidate("192.0.2.3")}, search, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestReserveFirstWithEveryCandidateTakenReadsTheSearch(t *testing.T) {
 func TestReserveFirstRejectsNamesItCouldNotReadBack(t *testing.T) {
 	n, _ := openTestNetwork(t, "names")
 	bad := attachment("\xff")
-	if _, err := n.ReserveFirst(repairCtx(t), bad, [][]AttachedAddr{candidate("192.0.2.2")}, nil); err == nil {
+	if _, err := n.ReserveFirst(repairCtx(t), bad, [][]AttachedAddr{candidate("192.0.2.2")}, nil, nil); err == nil {
 		t.Fatal("a container ID that is not UTF-8 was reserved")
 	}
 	if held := lookup(t, n, "192.0.2.2"); held != nil {
@@ -136,7 +136,7 @@ func TestReleaseFreesOnlyWhatItsAttachmentCreated(t *testing.T) {
 	if err != nil || stale == nil {
 		t.Fatal(stale, err)
 	}
-	if was, err := n.Release(ctx, "c1", "eth0"); err != nil || was == nil {
+	if was, err := n.Release(ctx, "c1", "eth0", nil); err != nil || was == nil {
 		t.Fatalf("Release c1: %+v, %v", was, err)
 	}
 	reserve(t, n, "c2", "192.0.2.2/24")
@@ -152,7 +152,7 @@ func TestReleaseFreesOnlyWhatItsAttachmentCreated(t *testing.T) {
 	if held := lookup(t, n, "192.0.2.3"); held == nil || held.ContainerID != "c1" {
 		t.Fatalf("192.0.2.3 after the late release: %+v, want the new c1's", held)
 	}
-	if was, err := n.Release(ctx, "nobody", "eth0"); err != nil || was != nil {
+	if was, err := n.Release(ctx, "nobody", "eth0", nil); err != nil || was != nil {
 		t.Fatalf("Release of an attachment that does not exist: %+v, %v; want nothing, no error", was, err)
 	}
 }
