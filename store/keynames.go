@@ -17,3 +17,14 @@ func (n *Network) AddressKey(a netip.Addr) string { return n.keys.ip(a) }
 
 // PositionKey is the key of range set rangeSet's round-robin position.
 func (n *Network) PositionKey(rangeSet int) string { return n.keys.lastReserved(rangeSet) }
+
+// NodeIndexKey is the key in node's index that points at the attachment
+// holding a; NodeIndexValue is its value.
+func (n *Network) NodeIndexKey(node string, a netip.Addr) string { return n.keys.nodeAddr(node, a) }
+
+// NodeIndexValue is the value of a node index key: which attachment holds
+// the address.
+func NodeIndexValue(containerID, ifName string) string { return attachmentRef(containerID, ifName) }
+
+// SeenKey is the key of node's liveness record.
+func (n *Network) SeenKey(node string) string { return n.keys.seen(node) }

@@ -83,6 +83,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			usageCommand(),
 			releaseCommand(),
 			gcCommand(),
+			nodesCommand(),
+			reclaimCommand(),
 			completionCommand(),
 			devEtcdCommand(),
 			demoCommand(),

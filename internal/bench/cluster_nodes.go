@@ -142,10 +142,11 @@ func (f *floorNode) add(ctx context.Context, containerID string) (netip.Addr, er
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	ipKey := f.net.AddressKey(a)
+	ipKey, indexKey := f.net.AddressKey(a), f.net.NodeIndexKey(f.node, a)
 	w, err := f.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(attKey), "=", 0), clientv3.Compare(clientv3.CreateRevision(ipKey), "=", 0)).
-		Then(clientv3.OpPut(attKey, string(att)), clientv3.OpPut(ipKey, string(alloc)), clientv3.OpPut(posKey, string(pos))).
+		Then(clientv3.OpPut(attKey, string(att)), clientv3.OpPut(ipKey, string(alloc)),
+			clientv3.OpPut(indexKey, store.NodeIndexValue(containerID, simIfName)), clientv3.OpPut(posKey, string(pos))).
 		Commit()
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("floor ADD of %s: writing: %w", containerID, err)
@@ -172,10 +173,10 @@ func (f *floorNode) del(ctx context.Context, containerID string) error {
 	if err := json.Unmarshal(kv.Value, &att); err != nil || len(att.IPs) != 1 {
 		return fmt.Errorf("floor DEL of %s: unexpected attachment %q: %v", containerID, kv.Value, err)
 	}
-	ipKey := f.net.AddressKey(att.IPs[0].Address.Addr())
+	ipKey, indexKey := f.net.AddressKey(att.IPs[0].Address.Addr()), f.net.NodeIndexKey(f.node, att.IPs[0].Address.Addr())
 	w, err := f.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(attKey), "=", kv.ModRevision), clientv3.Compare(clientv3.CreateRevision(ipKey), "=", kv.CreateRevision)).
-		Then(clientv3.OpDelete(attKey), clientv3.OpDelete(ipKey)).
+		Then(clientv3.OpDelete(attKey), clientv3.OpDelete(ipKey), clientv3.OpDelete(indexKey)).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("floor DEL of %s: writing: %w", containerID, err)
