@@ -29,11 +29,13 @@ func installCommand() *cli.Command {
 		Description: "Copies the plugin binary to DEST/NAME by writing a temporary file in DEST,\n" +
 			"syncing it, making it executable (0755) and renaming it into place, so a\n" +
 			"runtime never executes a partly written plugin. It is the entrypoint of\n" +
-			"the installer image, which mounts the node's /opt/cni/bin at /host/opt/cni/bin.",
+			"the installer image, which mounts the node's /opt/cni/bin at /host/opt/cni/bin.\n" +
+			"With --wait it then waits until stopped, as the DaemonSet's container must.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "source", Value: defaultInstallSource, Usage: "the plugin binary to install, `FILE`"},
 			&cli.StringFlag{Name: "dest", Value: defaultInstallDest, Usage: "the CNI bin directory, `DIR`; it must exist"},
 			&cli.StringFlag{Name: "name", Value: "etcd", Usage: "the installed file's `NAME`, the network configuration's ipam \"type\""},
+			&cli.BoolFlag{Name: "wait", Usage: "after installing, wait until stopped (SIGTERM or SIGINT): a DaemonSet's container must keep running"},
 		},
 		Action: runInstall,
 	}
@@ -52,6 +54,11 @@ func runInstall(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "installed %s as %s\n", c.String("source"), target)
+	if c.Bool("wait") {
+		// The image is FROM scratch: no shell, no sleep. Stopping the
+		// container cancels the context (see main).
+		<-c.Context.Done()
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runInstallCmd runs "etcd-ipam install" in-process with args.
@@ -122,5 +123,51 @@ func TestInstallFailures(t *testing.T) {
 	}
 	if len(entries) != 0 {
 		t.Errorf("failed installs left %d files in dest", len(entries))
+	}
+}
+
+// TestInstallWaitKeepsRunningUntilStopped: the DaemonSet's container runs
+// install --wait, which must install first and then return only when the
+// container is stopped (its context cancelled), with success.
+func TestInstallWaitKeepsRunningUntilStopped(t *testing.T) {
+	srcDir, dest := t.TempDir(), t.TempDir()
+	source := filepath.Join(srcDir, "etcd")
+	if err := os.WriteFile(source, []byte("plugin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"etcd-ipam", "install", "--wait", "--source", source, "--dest", dest}, &out, &errOut)
+	}()
+	target := filepath.Join(dest, "etcd")
+	installed := false
+	for i := 0; i < 500 && !installed; i++ {
+		select {
+		case code := <-done:
+			t.Fatalf("install --wait returned %d before it was stopped: %s", code, errOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		_, err := os.Stat(target)
+		installed = err == nil
+	}
+	if !installed {
+		t.Fatal("install --wait did not install within 5 s")
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("install --wait returned %d right after installing", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	stop()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("install --wait exited %d when stopped: %s", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("install --wait did not return when stopped")
 	}
 }
