@@ -485,3 +485,32 @@ func queryGauges(client *http.Client, url string) map[string]float64 {
 	}
 	return out
 }
+
+// TestREADMEAlertRulesAreValid has promtool check the README's example
+// alert rules, so that an operator can paste them as they are.
+func TestREADMEAlertRulesAreValid(t *testing.T) {
+	_, promtool := requirePrometheus(t)
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, metrics, ok := strings.Cut(string(readme), "\n## Metrics\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Metrics" section`)
+	}
+	metrics, _, _ = strings.Cut(metrics, "\n## ")
+	_, rules, ok := strings.Cut(metrics, "```yaml\n")
+	if !ok {
+		t.Fatal("README.md's Metrics section has no YAML block of alert rules")
+	}
+	rules, _, _ = strings.Cut(rules, "```")
+	path := filepath.Join(t.TempDir(), "rules.yml")
+	writeFile(t, path, rules)
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules on the README's rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS: 2 rules found") {
+		t.Fatalf("promtool check rules: %s; want the README's two rules", out)
+	}
+}
