@@ -33,6 +33,11 @@ wasm:
 dev-etcd:
     go run ./frontend/cli dev-etcd
 
+# Prometheus metrics of networks on :9745 (README, Metrics), e.g.
+# `just exporter --config /etc/cni/net.d`.
+exporter *ARGS:
+    go run ./frontend/cli exporter {{ARGS}}
+
 # Formatting and vet, as CI checks them.
 lint:
     test -z "$(gofmt -l $(git ls-files '*.go'))"

@@ -522,7 +522,7 @@ func TestCommandLineMistakes(t *testing.T) {
 			runCLI(t, nil, tc.args...).failed(t, tc.code, tc.what)
 		})
 	}
-	for _, cmd := range []string{"plan", "validate", "ls", "usage", "release", "gc", "completion"} {
+	for _, cmd := range []string{"plan", "validate", "ls", "usage", "release", "gc", "exporter", "completion"} {
 		out := runCLI(t, nil, cmd, "--help").ok(t).stdout
 		if !strings.Contains(out, "Example") || !strings.Contains(out, "etcd-ipam "+cmd) {
 			t.Errorf("%s --help has no example:\n%s", cmd, out)
@@ -540,7 +540,7 @@ func TestCompletion(t *testing.T) {
 	t.Cleanup(func() { os.Args = args })
 	os.Args = []string{"etcd-ipam", "--generate-bash-completion"}
 	words := strings.Fields(runCLI(t, nil, "--generate-bash-completion").ok(t).stdout)
-	for _, cmd := range []string{"plan", "validate", "ls", "usage", "release", "gc", "demo", "dev-etcd"} {
+	for _, cmd := range []string{"plan", "validate", "ls", "usage", "release", "gc", "exporter", "demo", "dev-etcd"} {
 		if !slices.Contains(words, cmd) {
 			t.Errorf("completion candidates %v lack %s", words, cmd)
 		}

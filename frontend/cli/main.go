@@ -1,10 +1,10 @@
 // Command etcd-ipam is the command-line companion of the etcd CNI IPAM
 // plugin: it plans allocations without making them (plan), checks
 // configurations (validate), inspects a network (ls, usage), repairs it
-// (release, gc), prints shell completion (completion), runs a throwaway etcd
-// for development (dev-etcd), shows the plugin at work end to end (demo),
-// measures it against host-local (bench) and installs it on a host
-// (install). Every network command reads the configuration a runtime passes
+// (release, gc), serves its metrics to Prometheus (exporter), prints
+// shell completion (completion), runs a throwaway etcd for development
+// (dev-etcd), shows the plugin at work end to end (demo), measures it
+// against host-local (bench) and installs it on a host (install). Every network command reads the configuration a runtime passes
 // the plugin, through the plugin's loader, and works on etcd through
 // package ipam, as the plugin does.
 //
@@ -90,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			demoCommand(),
 			benchCommand(),
 			installCommand(),
+			exporterCommand(),
 		},
 		OnUsageError: onUsageError,
 		// The library would otherwise call os.Exit itself for some

@@ -137,6 +137,35 @@ func pluginConfig(data []byte) ([]byte, error) {
 	return nil, fmt.Errorf(`the .conflist %q has no plugin with "ipam": {"type": "etcd"}`, list.Name)
 }
 
+// usesEtcdIPAM reports whether a plugin configuration, or any plugin of a
+// .conflist, has ipam type "etcd": what pluginConfig would find.
+func usesEtcdIPAM(data []byte) (bool, error) {
+	if err := config.CheckJSON(data); err != nil {
+		return false, err
+	}
+	type plugin struct {
+		IPAM struct {
+			Type string `json:"type"`
+		} `json:"ipam"`
+	}
+	var conf struct {
+		plugin
+		Plugins []plugin `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &conf); err != nil {
+		return false, fmt.Errorf("decoding the network configuration: %w", err)
+	}
+	if conf.Plugins == nil {
+		return conf.IPAM.Type == "etcd", nil
+	}
+	for _, p := range conf.Plugins {
+		if p.IPAM.Type == "etcd" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // overrideEtcd writes the etcd flags into the configuration's etcdConfig
 // before it is loaded, so that the loader checks the result as it checks
 // what a runtime passes (https needs the three files, and so on).
@@ -251,20 +280,29 @@ func openSession(c *cli.Context) (*config.Network, *session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	node, err := nodeName(c, conf)
+	s, err := openSessionFor(c, conf)
 	if err != nil {
 		return nil, nil, err
 	}
+	return conf, s, nil
+}
+
+// openSessionFor connects to the etcd of a loaded network.
+func openSessionFor(c *cli.Context, conf *config.Network) (*session, error) {
+	node, err := nodeName(c, conf)
+	if err != nil {
+		return nil, err
+	}
 	host, closer, err := coreHost(c, conf)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s, err := ipam.Open(conf, ipam.Options{Core: host, Node: node})
 	if err != nil {
 		_ = closer.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return conf, &session{Session: s, core: closer}, nil
+	return &session{Session: s, core: closer}, nil
 }
 
 // session is an ipam.Session with the core host it runs on.
