@@ -124,6 +124,19 @@ func series(families map[string]*dto.MetricFamily, name string) map[string]float
 	return out
 }
 
+// nodeSeries returns a per-node family's gauges by "network/node".
+func nodeSeries(families map[string]*dto.MetricFamily, name string) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range families[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		out[labels["network"]+"/"+labels["node"]] = m.GetGauge().GetValue()
+	}
+	return out
+}
+
 // expectedUsage is what the exporter must report of one network: the
 // capacities that `etcd-ipam usage` computes and the allocations counted
 // from what the plugin's ADDs returned.
@@ -248,6 +261,20 @@ func TestExporterCountsRealAllocations(t *testing.T) {
 	for _, name := range []string{"etcd_ipam_up", "etcd_ipam_range_capacity_addresses", "etcd_ipam_range_allocated_addresses", "etcd_ipam_scrape_duration_seconds"} {
 		if f := families[name]; f == nil || f.GetHelp() == "" || f.GetType() != dto.MetricType_GAUGE {
 			t.Errorf("%s: want a gauge with # HELP, got %v", name, f)
+		}
+	}
+	// Per node, from the node index and the liveness records: node-a made
+	// net-a's 5 dual-stack attachments, node-b net-b's 3 remaining.
+	nodes := nodeSeries(families, "etcd_ipam_node_allocated_addresses")
+	checkGauges(t, "etcd_ipam_node_allocated_addresses", nodes, map[string]float64{"net-a/node-a": 10, "net-b/node-b": 3})
+	for key, age := range nodeSeries(families, "etcd_ipam_node_last_seen_age_seconds") {
+		if _, ok := nodes[key]; !ok || age < 0 || age > 600 {
+			t.Errorf("etcd_ipam_node_last_seen_age_seconds{%s} = %v, want a node just seen", key, age)
+		}
+	}
+	for _, name := range []string{"etcd_ipam_node_allocated_addresses", "etcd_ipam_node_last_seen_age_seconds"} {
+		if f := families[name]; f == nil || f.GetHelp() == "" || f.GetType() != dto.MetricType_GAUGE || len(f.GetMetric()) != 2 {
+			t.Errorf("%s: want a gauge with # HELP and a series per node, got %v", name, f)
 		}
 	}
 	if _, ok := families["go_goroutines"]; !ok {

@@ -30,6 +30,7 @@ import (
 // CLI's wraps it with the core host it runs on, which Close stops too).
 type Session interface {
 	Usage(ctx context.Context) ([]ipam.Usage, error)
+	Nodes(ctx context.Context) ([]ipam.NodeReport, error)
 	RangeSets() []core.RangeSet
 	Close() error
 }
@@ -99,7 +100,7 @@ func NewCollector(networks []Network, opts Options) (*Collector, error) {
 	c := &Collector{
 		timeout: opts.Timeout,
 		log:     opts.Log,
-		steps:   []step{newUsageStep()},
+		steps:   []step{newUsageStep(), newNodeStep(time.Now)},
 		up: prometheus.NewDesc("etcd_ipam_up",
 			"1 if etcd answered every request of the network's last scrape, else 0 (its other metrics are then absent).",
 			[]string{"network"}, nil),
@@ -249,6 +250,45 @@ func (u *usageStep) collect(ctx context.Context, network string, s Session, emit
 		set, rng := strconv.Itoa(r.RangeSet), RangeText(sets[r.RangeSet][r.Range])
 		emit(prometheus.MustNewConstMetric(u.capacity, prometheus.GaugeValue, float64(r.Capacity), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.allocated, prometheus.GaugeValue, float64(r.Used), network, set, rng))
+	}
+	return nil
+}
+
+// nodeStep reports each node's addresses and how long ago it was last
+// seen: the liveness records and one count per node, never the
+// allocations themselves.
+type nodeStep struct {
+	now                 func() time.Time
+	allocated, lastSeen *prometheus.Desc
+}
+
+func newNodeStep(now func() time.Time) *nodeStep {
+	labels := []string{"network", "node"}
+	return &nodeStep{
+		now: now,
+		allocated: prometheus.NewDesc("etcd_ipam_node_allocated_addresses",
+			"Addresses the node holds in the network, counted from its index.",
+			labels, nil),
+		lastSeen: prometheus.NewDesc("etcd_ipam_node_last_seen_age_seconds",
+			"Seconds since the plugin last recorded the node (on ADD, DEL, CHECK, GC or STATUS; at most once a minute).",
+			labels, nil),
+	}
+}
+
+func (n *nodeStep) describe(ch chan<- *prometheus.Desc) {
+	ch <- n.allocated
+	ch <- n.lastSeen
+}
+
+func (n *nodeStep) collect(ctx context.Context, network string, s Session, emit func(prometheus.Metric)) error {
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the nodes of network %q: %w", network, err)
+	}
+	now := n.now()
+	for _, node := range nodes {
+		emit(prometheus.MustNewConstMetric(n.allocated, prometheus.GaugeValue, float64(node.Addresses), network, node.Node))
+		emit(prometheus.MustNewConstMetric(n.lastSeen, prometheus.GaugeValue, now.Sub(node.At).Seconds(), network, node.Node))
 	}
 	return nil
 }
