@@ -238,12 +238,12 @@ func TestLoadRequestedAddresses(t *testing.T) {
 		{"empty IP requests nothing", "IP=", "", "[]"},
 		{"empty ip after IP", "IP=192.0.2.5;ip=", "", "[]"},
 		{"IgnoreUnknown=1 before unknown keys", "IgnoreUnknown=1;K8S_POD_NAME=p;K8S_POD_NAMESPACE=ns;IP=192.0.2.10", "", "[192.0.2.10]"},
-		{"IgnoreUnknown after unknown keys", "K8S_POD_NAME=p;IP=192.0.2.10;IgnoreUnknown=true", "", "[192.0.2.10]"},
+		{"IgnoreUnknown after unknown keys", "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;IP=192.0.2.10;IgnoreUnknown=true", "", "[192.0.2.10]"},
 		{"IgnoreUnknown=TRUE", "IgnoreUnknown=TRUE;X=1", "", "[]"},
 		{"IgnoreUnknown=0 without unknown keys", "IgnoreUnknown=0;IP=192.0.2.10", "", "[192.0.2.10]"},
 		{"args.cni.ips", "", `"args": {"cni": {"ips": ["192.0.2.20", "2001:db8::20/64"]}},`, "[192.0.2.20 2001:db8::20]"},
 		{"runtimeConfig.ips", "", `"runtimeConfig": {"ips": ["2001:db8::30/64"]},`, "[2001:db8::30]"},
-		{"CNI_ARGS, then args, then runtimeConfig", "IgnoreUnknown=1;K8S_POD_NAME=p;IP=192.0.2.10, 192.0.2.11",
+		{"CNI_ARGS, then args, then runtimeConfig", "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;IP=192.0.2.10, 192.0.2.11",
 			`"args": {"cni": {"ips": ["192.0.2.20"]}}, "runtimeConfig": {"ips": ["2001:db8::30/64"]},`,
 			"[192.0.2.10 192.0.2.11 192.0.2.20 2001:db8::30]"},
 		{"args without cni", "", `"args": {"other": {"x": 1}},`, "[]"},
@@ -276,6 +276,9 @@ func TestLoadRejectsRequestedAddresses(t *testing.T) {
 		{"IgnoreUnknown not a boolean", "IgnoreUnknown=maybe;FOO=1", "", BadEnvironment, "IgnoreUnknown"},
 		{"empty key", "=x", "", BadEnvironment, "unknown arguments"},
 		{"key case matters", "Ip=192.0.2.1", "", BadEnvironment, "Ip=192.0.2.1"},
+		{"pod name without namespace", "K8S_POD_NAME=web-0", "", BadEnvironment, "K8S_POD_NAME=web-0 without K8S_POD_NAMESPACE"},
+		{"pod namespace without name", "K8S_POD_NAMESPACE=shop", "", BadEnvironment, "K8S_POD_NAMESPACE=shop without K8S_POD_NAME"},
+		{"pod UID alone", "K8S_POD_UID=1234", "", BadEnvironment, "K8S_POD_UID without"},
 		{"IP not an address", "IP=300.1.1.1", "", Invalid, "300.1.1.1"},
 		{"IP with a zone", "IP=fe80::1%eth0", "", Invalid, "zone"},
 		{"IP CIDR not a CIDR", "IP=192.0.2.1/99", "", Invalid, "192.0.2.1/99"},
@@ -486,7 +489,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "IP=192.0.2.5")
 	f.Add([]byte(conf(`, "subnet": "192.0.2.0/24", "routes": [{"dst": "0.0.0.0/0", "gw": "192.0.2.1"}]`,
 		`"args": {"cni": {"ips": ["192.0.2.7"]}}, "runtimeConfig": {"ips": ["192.0.2.8/24"], "ipRanges": [[{"subnet": "2001:db8::/64"}]]},`)),
-		"IgnoreUnknown=1;K8S_POD_NAME=x;ip=192.0.2.5,2001:db8::5")
+		"IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=x;ip=192.0.2.5,2001:db8::5")
 	f.Add([]byte(`{"name": "x", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "https://a:1", "etcdTimeout": "2s"}}}`), "")
 	f.Add([]byte(withEtcd(`"etcdURL": "https://a:1,https://b:2", "etcdCertFile": "c", "etcdKeyFile": "k", "etcdTrustedCAFile": "ca", "etcdUsername": "u", "etcdPassword": "p"`)), "IP=")
 	f.Add([]byte(`{"ipam": {"subnet": 1}}`), "IgnoreUnknown=1;A=B")
@@ -525,7 +528,8 @@ func FuzzParseCNIArgs(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, args string) {
-		ips, err := parseCNIArgs(args)
+		parsed, err := parseCNIArgs(args)
+		ips := parsed.ips
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("an empty error message")
@@ -541,8 +545,8 @@ func FuzzParseCNIArgs(f *testing.F) {
 			return
 		}
 		again, err := parseCNIArgs("IP=" + strings.Join(ips, ","))
-		if err != nil || strings.Join(again, ",") != strings.Join(ips, ",") {
-			t.Fatalf("parseCNIArgs(%q) = %q, but writing that back parses to %q, %v", args, ips, again, err)
+		if err != nil || strings.Join(again.ips, ",") != strings.Join(ips, ",") {
+			t.Fatalf("parseCNIArgs(%q) = %q, but writing that back parses to %q, %v", args, ips, again.ips, err)
 		}
 	})
 }
@@ -573,5 +577,32 @@ func TestNodeOrder(t *testing.T) {
 		if got, err := n.Node(env(tc.env)); err != nil || got != tc.want {
 			t.Errorf("nodeName %q, env %q: Node() = %q, %v; want %q", tc.key, tc.env, got, err, tc.want)
 		}
+	}
+}
+
+// TestPodIdentityAndSticky covers what the address policy reads: the pod
+// identity Kubernetes runtimes pass in CNI_ARGS (known keys, without
+// IgnoreUnknown) and ipam "sticky".
+func TestPodIdentityAndSticky(t *testing.T) {
+	const ranges = `, "ranges": [[{"subnet": "192.0.2.0/24"}]]`
+	n, err := Load([]byte(conf(ranges+`, "sticky": "24h"`, "")),
+		"K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_UID=5f1c;K8S_POD_INFRA_CONTAINER_ID=abc;IP=192.0.2.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Pod == nil || *n.Pod != (Pod{Namespace: "shop", Name: "web-0", UID: "5f1c"}) || n.Sticky != 24*time.Hour || len(n.Requested) != 1 {
+		t.Fatalf("pod %+v, sticky %v, requested %v", n.Pod, n.Sticky, n.Requested)
+	}
+	if n, err := Load([]byte(conf(ranges, "")), "IgnoreUnknown=1"); err != nil || n.Pod != nil || n.Sticky != 0 {
+		t.Fatalf("without pod or sticky: %+v, %v", n, err)
+	}
+	for _, tc := range []struct{ sticky, mention string }{
+		{`"tomorrow"`, "not a duration"},
+		{`"0s"`, "at least 1s"},
+		{`"-5m"`, "at least 1s"},
+		{`"500ms"`, "at least 1s"},
+	} {
+		_, err := Load([]byte(conf(ranges+`, "sticky": `+tc.sticky, "")), "")
+		expectError(t, "sticky "+tc.sticky, err, Invalid, tc.mention)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/hosts"
@@ -56,11 +57,14 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		return nil, invalid(fmt.Sprintf(`ipam "wasmCacheDir" is %q; give an absolute path`, net.WasmCacheDir))
 	}
 
-	requested, err := loadRequested(cniArgs, &n)
+	requested, pod, err := loadRequested(cniArgs, &n)
 	if err != nil {
 		return nil, err
 	}
-	net.Requested = requested
+	net.Requested, net.Pod = requested, pod
+	if net.Sticky, err = loadSticky(ipam.Sticky); err != nil {
+		return nil, err
+	}
 
 	net.RangeSets = orderRangeSets(n.RuntimeConfig.IPRanges, core.RangeSpec{
 		Subnet: ipam.Subnet, RangeStart: ipam.RangeStart, RangeEnd: ipam.RangeEnd, Gateway: ipam.Gateway,
@@ -74,15 +78,16 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 	return net, nil
 }
 
-func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
+func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, *Pod, error) {
 	var raw []string
+	var pod *Pod
 	if cniArgs != "" {
-		ips, err := parseCNIArgs(cniArgs)
+		args, err := parseCNIArgs(cniArgs)
 		if err != nil {
-			return nil, &Error{Kind: BadEnvironment, Msg: fmt.Sprintf("CNI_ARGS %q: %v", cniArgs, err),
+			return nil, nil, &Error{Kind: BadEnvironment, Msg: fmt.Sprintf("CNI_ARGS %q: %v", cniArgs, err),
 				Hint: "write CNI_ARGS as K=V;K2=V2, e.g. IgnoreUnknown=1;IP=203.0.113.7"}
 		}
-		raw = append(raw, ips...)
+		raw, pod = append(raw, args.ips...), args.pod
 	}
 	if n.Args != nil && n.Args.CNI != nil {
 		raw = append(raw, n.Args.CNI.IPs...)
@@ -92,11 +97,27 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, error) {
 	for _, s := range raw {
 		a, err := core.ParseRequestedAddr(s)
 		if err != nil {
-			return nil, invalid(fmt.Sprintf("requested IP: %v", err))
+			return nil, nil, invalid(fmt.Sprintf("requested IP: %v", err))
 		}
 		addrs = append(addrs, a)
 	}
-	return addrs, nil
+	return addrs, pod, nil
+}
+
+// loadSticky reads ipam "sticky": how long a pod's addresses stay held for
+// it after its DEL. Empty means not sticky.
+func loadSticky(text string) (time.Duration, error) {
+	if text == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil {
+		return 0, invalid(fmt.Sprintf(`ipam "sticky" is %q, not a duration; write it as Go does, e.g. "24h" or "90m"`, text))
+	}
+	if d < time.Second {
+		return 0, invalid(fmt.Sprintf(`ipam "sticky" is %q; it must be at least 1s (leave "sticky" out for addresses freed at DEL)`, text))
+	}
+	return d, nil
 }
 
 // coreChoices lists the core names for a message, as written in JSON,

@@ -44,8 +44,20 @@ type Network struct {
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string
 
+	// Pod is the Kubernetes pod of the invocation, from CNI_ARGS; nil
+	// when the runtime names none.
+	Pod *Pod
+	// Sticky is ipam "sticky": how long a pod's addresses stay held for
+	// it after DEL or GC; 0 frees them at once.
+	Sticky time.Duration
+
 	// ValidAttachments is GC's list of attachments to keep.
 	ValidAttachments []types.GCAttachment
+}
+
+// Pod is a Kubernetes pod as CNI_ARGS names it.
+type Pod struct {
+	Namespace, Name, UID string
 }
 
 // Etcd says how to reach etcd.

@@ -41,6 +41,7 @@ type ipamConf struct {
 	WasmCache  string             `json:"wasmCacheDir"`
 	LogFile    string             `json:"logFile"`
 	LogLevel   string             `json:"logLevel"`
+	Sticky     string             `json:"sticky"`
 	Etcd       *etcdConf          `json:"etcdConfig"`
 }
 
