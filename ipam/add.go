@@ -17,14 +17,27 @@ const maxAttempts = 16
 // Add reserves one address from every range set for (containerID, ifName),
 // or returns the addresses it already holds.
 func (s *Session) Add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
+	return s.AddPod(ctx, containerID, ifName, requested, nil)
+}
+
+// AddPod is Add for a container of a Kubernetes pod (nil: none), which is
+// recorded with the attachment: the pod interface takes the addresses held
+// for it (a reservation, or a sticky network's hold from its previous
+// instance), and on a sticky network it has one attachment at a time.
+func (s *Session) AddPod(ctx context.Context, containerID, ifName string, requested []netip.Addr, pod *store.PodRef) ([]store.AttachedAddr, error) {
 	if err := store.CheckAttachment(containerID, ifName); err != nil {
 		return nil, err
+	}
+	if pod != nil {
+		if err := store.CheckIdentity(store.Identity{Namespace: pod.Namespace, Name: pod.Name, IfName: ifName}); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var ips []store.AttachedAddr
 	err := settle(ctx, func(ctx context.Context) (err error) {
-		ips, err = s.add(ctx, containerID, ifName, requested)
+		ips, err = s.add(ctx, containerID, ifName, requested, pod)
 		return err
 	})
 	if err != nil {
@@ -41,15 +54,28 @@ func (s *Session) Add(ctx context.Context, containerID, ifName string, requested
 // segments, and the next write offers the free addresses they show. A lone
 // allocator therefore always gets host-local's address, the first free one
 // in search order, in two round trips when one of the guesses is free.
-func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr) ([]store.AttachedAddr, error) {
-	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets), s.node)
+func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr, pod *store.PodRef) ([]store.AttachedAddr, error) {
+	var id *store.Identity
+	if pod != nil {
+		id = &store.Identity{Namespace: pod.Namespace, Name: pod.Name, IfName: ifName}
+	}
+	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets), s.node, id)
 	if err != nil {
 		return nil, err
 	}
 	if snap.Attachment != nil {
 		return snap.Attachment.IPs, nil
 	}
+	if s.sticky > 0 && snap.PodAttached != nil {
+		return nil, s.podAttachedError(*id, *snap.PodAttached)
+	}
 	perSet, unmatched := s.core.AssignRequested(s.sets, requested)
+	// What the pod interface holds takes the place of a requested
+	// address, in each range set where none is requested.
+	held := s.heldFor(snap.Held, perSet)
+	for a := range held {
+		perSet[held[a].RangeSet] = a
+	}
 	guessable := len(unmatched) == 0
 	for _, r := range perSet {
 		guessable = guessable && !r.IsValid()
@@ -84,6 +110,17 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 				if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
 					return nil, err
 				}
+				// A held address is taken by its hold: the write checks
+				// that it still holds exactly that.
+				k := 0
+				for _, r := range perSet {
+					if r.IsValid() {
+						if _, ok := held[r]; ok {
+							taken[k] = false
+						}
+						k++
+					}
+				}
 			}
 			picked, failure, err := s.pick(ctx, observed, taken, perSet)
 			if err != nil {
@@ -107,8 +144,9 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			}
 			candidates = s.candidates(observed, picked, perSet)
 		}
-		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now}
-		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches, seen)
+		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now, Pod: pod}
+		extras := &store.ReserveExtras{Sighting: seen, Sticky: s.sticky > 0, Held: held, HeldSet: snap.Held}
+		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches, extras)
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +157,13 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			// A concurrent ADD for the same attachment won: its addresses
 			// are this ADD's answer too.
 			return outcome.Existing.IPs, nil
+		case outcome.PodAttached != nil:
+			return nil, s.podAttachedError(*id, *outcome.PodAttached)
+		}
+		for _, lost := range outcome.Lost {
+			if h, ok := held[lost]; ok {
+				return nil, s.heldLost(ctx, h)
+			}
 		}
 		for _, lost := range outcome.Lost {
 			for i, req := range perSet {

@@ -54,6 +54,9 @@ func AsCNIError(err error) *types.Error {
 		rangeErr     *core.ConfigError
 		dialErr      *store.DialError
 		confErr      *config.Error
+		heldErr      *HeldElsewhereError
+		takenErr     *store.TakenError
+		silenceErr   *SilenceError
 	)
 	switch {
 	case errors.As(err, &cniErr):
@@ -66,6 +69,13 @@ func AsCNIError(err error) *types.Error {
 	case errors.As(err, &requestedErr):
 		return types.NewError(CodeRequestedUnavailable, requestedErr.Error(),
 			"request an address that is free and inside a range of the network, or request none")
+	case errors.As(err, &heldErr):
+		return types.NewError(types.ErrTryAgainLater, heldErr.Error(),
+			"the pod's previous instance still has it: once its DEL arrives, an ADD gets it; the runtime retries")
+	case errors.As(err, &takenErr):
+		return types.NewError(CodeRequestedUnavailable, takenErr.Error(), "choose a free address (etcd-ipam plan shows them), or release this one first")
+	case errors.As(err, &silenceErr):
+		return types.NewError(types.ErrInvalidNetworkConfig, silenceErr.Error(), "")
 	case errors.As(err, &unknownErr):
 		return types.NewError(types.ErrUnknownContainer, unknownErr.Error(), unknownErr.Hint)
 	case errors.As(err, &unavailErr):
@@ -74,6 +84,8 @@ func AsCNIError(err error) *types.Error {
 		return types.NewError(types.ErrInvalidNetworkConfig, tlsErr.Error(), tlsErr.Hint())
 	case errors.As(err, &nameErr) && nameErr.What == store.ContainerID:
 		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_CONTAINERID "+nameErr.Reason, "")
+	case errors.As(err, &nameErr) && (nameErr.What == store.PodNamespace || nameErr.What == store.PodName):
+		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_ARGS: the "+nameErr.What+" "+nameErr.Reason, "")
 	case errors.As(err, &nameErr) && nameErr.What == store.IfName:
 		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_IFNAME "+nameErr.Reason, "")
 	case errors.As(err, &fileErr), errors.As(err, &nameErr), errors.As(err, &rangeErr), errors.Is(err, ErrNoNode):
@@ -140,7 +152,7 @@ func isTransient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrNoLeader) ||
 		errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrTooManyRequests) ||
-		errors.Is(err, errContention) {
+		errors.Is(err, errContention) || errors.Is(err, errHoldChanged) {
 		return true
 	}
 	// etcd's client turns known server errors into rpctypes.EtcdError,

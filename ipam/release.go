@@ -24,7 +24,7 @@ func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	defer cancel()
 	return settle(ctx, func(ctx context.Context) error {
 		seen := s.sighting(byDEL)
-		_, err := s.net.Release(ctx, containerID, ifName, &seen)
+		_, err := s.net.Release(ctx, containerID, ifName, &store.ReleasePolicy{Sighting: &seen, Sticky: s.sticky, Now: seen.At})
 		return err
 	})
 }
@@ -67,17 +67,29 @@ func (s *Session) StaleAttachments(ctx context.Context, node string, keep []type
 }
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
-// since it was read, and returns how many it freed. An attachment freed by
-// an attempt whose answer was lost counts as changed: nothing is freed
-// twice, but the count can then fall short.
+// since it was read, and returns how many it freed, as GC does: on a
+// sticky network a pod's addresses become holds for it. An attachment
+// freed by an attempt whose answer was lost counts as changed: nothing is
+// freed twice, but the count can then fall short.
 func (s *Session) ReleaseAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
+	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Now: s.now()})
+}
+
+// FreeAttachments is ReleaseAttachments without sticky holds: an
+// operator's release of a container frees its addresses (those of an
+// operator's reservation still go back to it).
+func (s *Session) FreeAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
+	return s.releaseAttachments(ctx, atts, nil)
+}
+
+func (s *Session) releaseAttachments(ctx context.Context, atts []store.StoredAttachment, p *store.ReleasePolicy) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	released := 0
 	for start := 0; start < len(atts); start += store.ReleaseBatch {
 		batch := atts[start:min(start+store.ReleaseBatch, len(atts))]
 		err := settle(ctx, func(ctx context.Context) error {
-			n, err := s.net.ReleaseAttachments(ctx, batch)
+			n, err := s.net.ReleaseAttachments(ctx, batch, p)
 			released += n
 			return err
 		})

@@ -32,6 +32,9 @@ type Session struct {
 	sets    []core.RangeSet
 	timeout time.Duration
 	now     func() time.Time
+	// sticky is ipam "sticky": how long a pod's addresses stay held for
+	// it after DEL or GC; 0 frees them.
+	sticky time.Duration
 }
 
 // Options are the parts of a Session that do not come from the network
@@ -73,7 +76,7 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 	}
 	return &Session{
 		core: opts.Core, cli: cli, net: net, name: conf.Name, node: opts.Node,
-		sets: sets, timeout: conf.Etcd.Timeout, now: now,
+		sets: sets, timeout: conf.Etcd.Timeout, now: now, sticky: conf.Sticky,
 	}, nil
 }
 

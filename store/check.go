@@ -12,7 +12,8 @@ import (
 // addresses, and whether etcd answers at all.
 
 // Missing returns the addresses of att that it no longer holds: their
-// allocation key is gone or was created by another attachment.
+// allocation key is gone or was last written by another transaction than
+// the attachment's.
 func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Addr, error) {
 	ops := make([]clientv3.Op, 0, len(att.IPs))
 	for _, ip := range att.IPs {
@@ -24,7 +25,7 @@ func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Ad
 	}
 	var missing []netip.Addr
 	for i, r := range responses {
-		if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != att.CreateRevision {
+		if len(r.Kvs) == 0 || r.Kvs[0].ModRevision != att.CreateRevision {
 			missing = append(missing, att.IPs[i].Address.Addr())
 		}
 	}

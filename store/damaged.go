@@ -77,7 +77,8 @@ func (n *Network) recoverAddresses(ctx context.Context, atts []StoredAttachment)
 		return fmt.Errorf("finding the addresses of damaged attachments: %w", err)
 	}
 	for _, a := range held {
-		i, ok := byRevision[a.CreateRevision]
+		// The attachment's transaction wrote its address keys last.
+		i, ok := byRevision[a.ModRevision]
 		if !ok {
 			continue
 		}
@@ -102,12 +103,15 @@ func (n *Network) releaseDamaged(ctx context.Context, containerID, ifName string
 	if err := n.recoverAddresses(ctx, atts); err != nil {
 		return nil, err
 	}
-	cmp, op := n.releaseOp(atts[0])
-	txn, err := n.cli.Txn(ctx).If(cmp).Then(op).Commit()
+	op, err := n.releaseOp(planRelease(atts[0], nil), 0)
+	if err != nil {
+		return nil, err
+	}
+	txn, err := n.cli.Txn(ctx).Then(op).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("releasing damaged attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
 	}
-	if !txn.Succeeded {
+	if !released(txn.Responses[0]) {
 		return nil, fmt.Errorf("releasing damaged attachment of container %q interface %q in network %q: it changed meanwhile; retry", containerID, ifName, n.name)
 	}
 	return &atts[0], nil

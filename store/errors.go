@@ -38,9 +38,11 @@ type NameError struct {
 
 // The kinds of names a NameError is about.
 const (
-	NetworkName = "network name"
-	ContainerID = "container ID"
-	IfName      = "interface name"
+	NetworkName  = "network name"
+	ContainerID  = "container ID"
+	IfName       = "interface name"
+	PodNamespace = "pod namespace"
+	PodName      = "pod name"
 )
 
 func (e *NameError) Error() string { return e.What + " " + e.Reason }

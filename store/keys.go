@@ -18,6 +18,8 @@ const (
 	lastReservedDir = "last-reserved/"
 	nodesDir        = "nodes/"
 	seenDir         = "seen/"
+	holdsDir        = "holds/"
+	podsDir         = "pods/"
 )
 
 // keys builds the key names of one network.

@@ -42,17 +42,29 @@ type Snapshot struct {
 	LastReserved []Position
 	// Seen is the node's liveness record, nil if none.
 	Seen *Sighting
+	// Held is what the pod interface holds, nil if nothing (or no pod).
+	Held *StoredHeldSet
+	// PodAttached is the pod interface's attachment on a sticky network,
+	// nil if none (or no pod).
+	PodAttached *PodAttachment
 }
 
 // Snapshot reads the attachment of (containerID, ifName), the round-robin
-// state of rangeSets range sets and node's liveness record in one
+// state of rangeSets range sets, node's liveness record and, given a pod
+// identity, what it holds and its attachment on a sticky network, in one
 // transaction.
-func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rangeSets int, node string) (Snapshot, error) {
+func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rangeSets int, node string, id *Identity) (Snapshot, error) {
 	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName))}
 	for i := 0; i < rangeSets; i++ {
 		ops = append(ops, clientv3.OpGet(n.keys.lastReserved(i)))
 	}
 	ops = append(ops, clientv3.OpGet(n.keys.seen(node)))
+	if id != nil {
+		if err := CheckIdentity(*id); err != nil {
+			return Snapshot{}, err
+		}
+		ops = append(ops, clientv3.OpGet(n.keys.holds(*id)), clientv3.OpGet(n.keys.pods(*id)))
+	}
 	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("reading the state of network %q: %w", n.name, err)
@@ -73,6 +85,17 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 	}
 	if kvs := resp.Responses[1+rangeSets].GetResponseRange().Kvs; len(kvs) > 0 {
 		snap.Seen = decodeSighting(node, kvs[0].Value, kvs[0].ModRevision)
+	}
+	if id != nil {
+		if kvs := resp.Responses[2+rangeSets].GetResponseRange().Kvs; len(kvs) > 0 {
+			snap.Held = decodeHeldSet(*id, kvs[0])
+		}
+		if kvs := resp.Responses[3+rangeSets].GetResponseRange().Kvs; len(kvs) > 0 {
+			var other PodAttachment
+			if json.Unmarshal(kvs[0].Value, &other) == nil {
+				snap.PodAttached = &other
+			}
+		}
 	}
 	return snap, nil
 }

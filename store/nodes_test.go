@@ -76,7 +76,7 @@ func TestNodeIndexFollowsItsAddresses(t *testing.T) {
 	if err != nil || len(b) != 1 {
 		t.Fatalf("node-b: %v, %v", b, err)
 	}
-	if released, err := n.ReleaseAttachments(ctx, b); err != nil || released != 1 {
+	if released, err := n.ReleaseAttachments(ctx, b, nil); err != nil || released != 1 {
 		t.Fatalf("ReleaseAttachments: %d, %v", released, err)
 	}
 	if got := nodeCounts(t, n, "node-a", "node-b"); !slices.Equal(got, []int64{3, 0}) {
@@ -110,7 +110,7 @@ func TestLivenessIsWrittenWhenDueAndForgotten(t *testing.T) {
 	ctx := repairCtx(t)
 	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	att := attachment("c1")
-	if out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{candidate("192.0.2.2")}, nil, &Sighting{Node: "node-a", At: t0, By: "ADD"}); err != nil || out.IPs == nil {
+	if out, err := n.ReserveFirst(ctx, att, [][]AttachedAddr{candidate("192.0.2.2")}, nil, &ReserveExtras{Sighting: &Sighting{Node: "node-a", At: t0, By: "ADD"}}); err != nil || out.IPs == nil {
 		t.Fatalf("ReserveFirst: %+v, %v", out, err)
 	}
 	seen := func() Sighting {
@@ -145,7 +145,7 @@ func TestLivenessIsWrittenWhenDueAndForgotten(t *testing.T) {
 		t.Fatalf("ForgetNode of a node holding an address: %v, %v", ok, err)
 	}
 	// DEL writes liveness in its own transaction, when due.
-	if _, err := n.Release(ctx, "c1", "eth0", &Sighting{Node: "node-a", At: t0.Add(4 * time.Minute), By: "DEL"}); err != nil {
+	if _, err := n.Release(ctx, "c1", "eth0", &ReleasePolicy{Sighting: &Sighting{Node: "node-a", At: t0.Add(4 * time.Minute), By: "DEL"}}); err != nil {
 		t.Fatal(err)
 	}
 	del := seen()

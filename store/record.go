@@ -46,7 +46,7 @@ func (n *Network) Record(ctx context.Context, atts []Attachment) error {
 		if len(att.IPs) == 0 {
 			return fmt.Errorf("recording container %q interface %q in network %q: no address", att.ContainerID, att.IfName, n.name)
 		}
-		attCmps, attPuts, err := n.reserveOps(att, att.IPs)
+		attCmps, attPuts, err := n.reserveOps(att, att.IPs, nil)
 		if err != nil {
 			return err
 		}

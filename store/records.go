@@ -5,13 +5,18 @@ import (
 	"time"
 )
 
-// Allocation is the value of an ips/<address> key: who holds the address.
+// Allocation is the value of an ips/<address> key: who holds the address,
+// a container's attachment or, with no container, a hold.
 type Allocation struct {
-	ContainerID string    `json:"containerID"`
-	IfName      string    `json:"ifName"`
-	Node        string    `json:"node"`
+	ContainerID string    `json:"containerID,omitempty"`
+	IfName      string    `json:"ifName,omitempty"`
+	Node        string    `json:"node,omitempty"`
 	RangeSet    int       `json:"rangeSet"`
-	Created     time.Time `json:"created"`
+	Created     time.Time `json:"created,omitzero"`
+	Pod         *PodRef   `json:"pod,omitempty"`
+	// Hold is set on a held address (no container): for whom, why and
+	// until when.
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Attachment is the value of a containers/<id>/<ifname> key: every address
@@ -23,6 +28,8 @@ type Attachment struct {
 	Node        string         `json:"node"`
 	Created     time.Time      `json:"created"`
 	IPs         []AttachedAddr `json:"ips"`
+	// Pod is the Kubernetes pod the runtime named, nil if none.
+	Pod *PodRef `json:"pod,omitempty"`
 }
 
 // AttachedAddr is one address of an attachment, as the ADD returned it.
@@ -30,6 +37,9 @@ type AttachedAddr struct {
 	Address  netip.Prefix `json:"address"`
 	Gateway  netip.Addr   `json:"gateway,omitzero"`
 	RangeSet int          `json:"rangeSet"`
+	// Reserved is the operator's reservation the address was taken
+	// from: DEL turns it back into that hold instead of freeing it.
+	Reserved *Hold `json:"reserved,omitempty"`
 }
 
 // StoredAttachment is an Attachment with the etcd revisions that let a

@@ -2,26 +2,146 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// releaseOp deletes an attachment if it is unchanged since it was read,
-// and with it each address key and node index key that the same
-// transaction created (equal create revision): an address that was released and handed to another
-// container since then is left alone, however late this release runs.
-func (n *Network) releaseOp(att StoredAttachment) (clientv3.Cmp, clientv3.Op) {
-	attKey := n.keys.container(att.ContainerID, att.IfName)
-	ops := []clientv3.Op{clientv3.OpDelete(attKey)}
+// ReleasePolicy is what a release does beside freeing addresses: the
+// node's liveness record, and sticky holds.
+type ReleasePolicy struct {
+	// Sighting, when set, is recorded as the node's liveness in the
+	// same write, when the recorded one is due (see Due).
+	Sighting *Sighting
+	// Sticky, when positive, turns the addresses of an attachment with a
+	// pod into holds for its pod interface that expire after Sticky, with
+	// an etcd lease: etcd frees them even if no plugin runs again.
+	Sticky time.Duration
+	// Now stamps the holds.
+	Now time.Time
+}
+
+// Addresses taken from an operator's reservation always go back to it:
+// only releasing the reservation itself (ReleaseHold) ends it.
+
+// releasePlan is how one attachment is released: which of its addresses
+// become which holds.
+type releasePlan struct {
+	att   StoredAttachment
+	holds map[netip.Addr]HeldAddr
+	// sticky: holds that need the lease (and a held set with it).
+	sticky bool
+}
+
+func planRelease(att StoredAttachment, p *ReleasePolicy) releasePlan {
+	plan := releasePlan{att: att}
+	reserved := false
 	for _, ip := range att.IPs {
-		ops = append(ops, n.deleteIfCreatedOp(n.keys.ip(ip.Address.Addr()), att.CreateRevision),
+		if ip.Reserved != nil {
+			reserved = true
+			if plan.holds == nil {
+				plan.holds = map[netip.Addr]HeldAddr{}
+			}
+			plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: *ip.Reserved}
+		}
+	}
+	id := IdentityOf(att.Attachment)
+	if reserved || p == nil || p.Sticky <= 0 || id == nil || att.Damaged {
+		return plan
+	}
+	now := p.Now.UTC().Truncate(time.Millisecond)
+	hold := Hold{For: id, Kind: HoldSticky, Since: now, Until: now.Add(p.Sticky)}
+	plan.holds = map[netip.Addr]HeldAddr{}
+	for _, ip := range att.IPs {
+		plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: hold}
+	}
+	plan.sticky = true
+	return plan
+}
+
+// releaseOp releases an attachment if it is unchanged since it was read: a
+// transaction whose success says so (see released). It deletes the
+// attachment and, of each address, the address key that the attachment's
+// transaction wrote last (equal revision) and the node index key it
+// created: an address that was released and handed to another container
+// since is left alone, however late this release runs. With holds, those
+// addresses are rewritten as holds instead, provided every one of them is
+// still the attachment's; otherwise they are freed as without.
+func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.Op, error) {
+	att := plan.att
+	attKey := n.keys.container(att.ContainerID, att.IfName)
+	unchanged := clientv3.Compare(clientv3.ModRevision(attKey), "=", att.ModRevision)
+	plain := []clientv3.Op{clientv3.OpDelete(attKey)}
+	for _, ip := range att.IPs {
+		plain = append(plain, n.deleteIfWrittenOp(n.keys.ip(ip.Address.Addr()), att.CreateRevision),
 			n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, ip.Address.Addr()), att.CreateRevision))
 	}
-	return clientv3.Compare(clientv3.ModRevision(attKey), "=", att.ModRevision),
-		clientv3.OpTxn(nil, ops, nil)
+	if id := IdentityOf(att.Attachment); id != nil && CheckIdentity(*id) == nil {
+		plain = append(plain, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
+	}
+	plainOp := clientv3.OpTxn([]clientv3.Cmp{unchanged}, plain, nil)
+	if len(plan.holds) == 0 {
+		return plainOp, nil
+	}
+	cmps := []clientv3.Cmp{unchanged}
+	ops := []clientv3.Op{clientv3.OpDelete(attKey)}
+	var set HeldSet
+	for _, ip := range att.IPs {
+		addr := ip.Address.Addr()
+		key := n.keys.ip(addr)
+		ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, addr), att.CreateRevision))
+		h, ok := plan.holds[addr]
+		if !ok {
+			ops = append(ops, n.deleteIfWrittenOp(key, att.CreateRevision))
+			continue
+		}
+		value, err := heldValue(h)
+		if err != nil {
+			return clientv3.Op{}, err
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", att.CreateRevision))
+		if h.Hold.Kind == HoldSticky {
+			ops = append(ops, clientv3.OpPut(key, value, clientv3.WithLease(lease)))
+			set.Addrs = append(set.Addrs, h)
+		} else {
+			ops = append(ops, clientv3.OpPut(key, value))
+		}
+	}
+	if id := IdentityOf(att.Attachment); id != nil {
+		ops = append(ops, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
+		if plan.sticky {
+			value, err := json.Marshal(set)
+			if err != nil {
+				return clientv3.Op{}, fmt.Errorf("encoding the holds of %s: %w", id, err)
+			}
+			// Only where the identity holds nothing yet: a set left
+			// there (an operator's reservation) is not overwritten;
+			// these holds then expire unused.
+			holdsKey := n.keys.holds(*id)
+			ops = append(ops, clientv3.OpTxn(
+				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(holdsKey), "=", 0)},
+				[]clientv3.Op{clientv3.OpPut(holdsKey, string(value), clientv3.WithLease(lease))}, nil))
+		}
+	}
+	return clientv3.OpTxn(cmps, ops, []clientv3.Op{plainOp}), nil
+}
+
+// released reports whether the answer to a releaseOp released the
+// attachment, as holds or not.
+func released(r *etcdserverpb.ResponseOp) bool {
+	t := r.GetResponseTxn()
+	if t.GetSucceeded() {
+		return true
+	}
+	// The fallback, when the holds could not be made.
+	rs := t.GetResponses()
+	return len(rs) == 1 && rs[0].GetResponseTxn() != nil && rs[0].GetResponseTxn().GetSucceeded()
 }
 
 // deleteIfCreatedOp deletes key if the transaction of revision created
@@ -32,12 +152,38 @@ func (n *Network) deleteIfCreatedOp(key string, created int64) clientv3.Op {
 		[]clientv3.Op{clientv3.OpDelete(key)}, nil)
 }
 
+// deleteIfWrittenOp deletes an address key if the transaction of revision
+// written wrote it last: the attachment's own, whether it created the key
+// or took it from a hold.
+func (n *Network) deleteIfWrittenOp(key string, written int64) clientv3.Op {
+	return clientv3.OpTxn(
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", written)},
+		[]clientv3.Op{clientv3.OpDelete(key)}, nil)
+}
+
+// grantLease grants the lease of sticky holds, once per release.
+func (n *Network) grantLease(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
+	seconds := int64((ttl + time.Second - 1) / time.Second)
+	resp, err := n.cli.Grant(ctx, seconds)
+	if err != nil {
+		return 0, fmt.Errorf("granting the lease of sticky holds in network %q: %w", n.name, err)
+	}
+	return resp.ID, nil
+}
+
 // Release frees every address of (containerID, ifName) and returns the
 // attachment it removed, or nil when there was none. It reads once and
-// writes once, retrying only if the attachment changed in between. A
-// non-nil sighting is recorded as the node's liveness in the same write
-// when the recorded one is due (see Due), read in the same read.
-func (n *Network) Release(ctx context.Context, containerID, ifName string, sighting *Sighting) (*StoredAttachment, error) {
+// writes once (and grants a lease first when it makes sticky holds),
+// retrying only if the attachment changed in between. p (may be nil) adds
+// the node's liveness record, read with the attachment, and sticky holds.
+// Under etcd's NOSPACE alarm, when only deletes pass, it frees the
+// addresses without either.
+func (n *Network) Release(ctx context.Context, containerID, ifName string, p *ReleasePolicy) (*StoredAttachment, error) {
+	var sighting *Sighting
+	if p != nil {
+		sighting = p.Sighting
+	}
+	var lease clientv3.LeaseID
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		att, recorded, err := n.attachmentSeen(ctx, containerID, ifName, sighting)
 		if errors.Is(err, ErrDamagedAttachment) {
@@ -46,7 +192,18 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, sight
 		if err != nil || att == nil {
 			return nil, err
 		}
-		cmp, op := n.releaseOp(*att)
+		plan := planRelease(*att, p)
+		if plan.sticky && lease == 0 {
+			if lease, err = n.grantLease(ctx, p.Sticky); errors.Is(err, rpctypes.ErrNoSpace) {
+				plan = planRelease(*att, nil)
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		op, err := n.releaseOp(plan, lease)
+		if err != nil {
+			return nil, err
+		}
 		ops := []clientv3.Op{op}
 		if sighting != nil && Due(recorded, sighting.At) {
 			seen, err := n.sightingOp(*sighting)
@@ -55,16 +212,19 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, sight
 			}
 			ops = append(ops, seen)
 		}
-		resp, err := n.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
-		if errors.Is(err, rpctypes.ErrNoSpace) && len(ops) > 1 {
+		resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
+		if errors.Is(err, rpctypes.ErrNoSpace) {
 			// Under etcd's NOSPACE alarm only deletes pass, and a DEL
-			// must still free addresses: without the liveness record.
-			resp, err = n.cli.Txn(ctx).If(cmp).Then(op).Commit()
+			// must still free addresses: without liveness or holds.
+			if op, err = n.releaseOp(planRelease(*att, nil), 0); err != nil {
+				return nil, err
+			}
+			resp, err = n.cli.Txn(ctx).Then(op).Commit()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("releasing container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
 		}
-		if resp.Succeeded {
+		if released(resp.Responses[0]) {
 			return att, nil
 		}
 	}
@@ -106,24 +266,59 @@ const ReleaseBatch = 64
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
 // since it was listed, batching many into one transaction. It returns the
-// number released.
-func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment) (int, error) {
+// number released. p (may be nil) makes sticky holds, with one lease for
+// all of them.
+func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment, p *ReleasePolicy) (int, error) {
 	released := 0
+	var lease clientv3.LeaseID
 	for start := 0; start < len(atts); start += ReleaseBatch {
-		var ops []clientv3.Op
+		plans := make([]releasePlan, 0, ReleaseBatch)
 		for _, att := range atts[start:min(start+ReleaseBatch, len(atts))] {
-			cmp, op := n.releaseOp(att)
-			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{cmp}, []clientv3.Op{op}, nil))
-		}
-		resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
-		if err != nil {
-			return released, fmt.Errorf("releasing attachments in network %q: %w", n.name, err)
-		}
-		for _, r := range resp.Responses {
-			if r.GetResponseTxn().GetSucceeded() {
-				released++
+			plan := planRelease(att, p)
+			if plan.sticky && lease == 0 {
+				var err error
+				if lease, err = n.grantLease(ctx, p.Sticky); errors.Is(err, rpctypes.ErrNoSpace) {
+					p = nil // under the NOSPACE alarm: free, without holds
+					plan = planRelease(att, nil)
+				} else if err != nil {
+					return released, err
+				}
 			}
+			plans = append(plans, plan)
+		}
+		count, err := n.releaseBatch(ctx, plans, lease)
+		if errors.Is(err, rpctypes.ErrNoSpace) {
+			for i := range plans {
+				plans[i] = planRelease(plans[i].att, nil)
+			}
+			count, err = n.releaseBatch(ctx, plans, 0)
+		}
+		released += count
+		if err != nil {
+			return released, err
 		}
 	}
 	return released, nil
+}
+
+func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID) (int, error) {
+	ops := make([]clientv3.Op, 0, len(plans))
+	for _, plan := range plans {
+		op, err := n.releaseOp(plan, lease)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, op)
+	}
+	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("releasing attachments in network %q: %w", n.name, err)
+	}
+	count := 0
+	for _, r := range resp.Responses {
+		if released(r) {
+			count++
+		}
+	}
+	return count, nil
 }

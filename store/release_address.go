@@ -35,8 +35,10 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		}
 		cmps := append([]clientv3.Cmp(nil), same...)
 		ops := []clientv3.Op{clientv3.OpDelete(ipKey),
-			n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.CreateRevision)}
-		owned := att != nil && att.CreateRevision == held.CreateRevision
+			n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.ModRevision)}
+		// The attachment's transaction wrote its address keys last
+		// (created them, or took them from a hold).
+		owned := att != nil && att.CreateRevision == held.ModRevision
 		if held.ContainerID != "" {
 			attKey := n.keys.container(held.ContainerID, held.IfName)
 			if att == nil {

@@ -43,13 +43,31 @@ type Reservation struct {
 	// Existing is set when the attachment itself exists already (a
 	// concurrent ADD for the same container and interface won).
 	Existing *StoredAttachment
-	// Lost lists the addresses of the first candidate that were taken.
+	// PodAttached is set, on a sticky network, when another attachment
+	// of the same pod interface exists (ReserveExtras.Sticky): nothing
+	// was written.
+	PodAttached *PodAttachment
+	// Lost lists the addresses of the first candidate that were taken
+	// (for a held address: no longer held as read).
 	Lost []netip.Addr
 	// Observed is the taken addresses of the searches given to
 	// ReserveFirst, read in the same transaction when no candidate was
 	// free, so that the next attempt needs no read of its own; nil when
 	// those reads would not fit into the transaction.
 	Observed [][]core.Observation
+}
+
+// ReserveExtras is what an ADD writes or requires beside its addresses.
+type ReserveExtras struct {
+	// Sighting, when set, is recorded as the node's liveness.
+	Sighting *Sighting
+	// Held are the held addresses (of HeldSet) the candidates may take:
+	// each must still hold exactly its hold, instead of being free.
+	Held    map[netip.Addr]HeldAddr
+	HeldSet *StoredHeldSet
+	// Sticky, for an attachment with a pod, creates the identity's pods/
+	// key with the attachment, and requires that it does not exist.
+	Sticky bool
 }
 
 // ReserveFirst reserves, in one transaction, the first of candidates (each
@@ -62,24 +80,34 @@ type Reservation struct {
 // nothing and reads what the next attempt needs: which addresses of the
 // first candidate were taken and the searches' taken addresses.
 //
-// A non-nil sighting is recorded as the node's liveness with the
-// reservation, in the same transaction.
-func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment, sighting *Sighting) (Reservation, error) {
+// extras (may be nil) adds the node's liveness record, held addresses to
+// take and, on a sticky network, the pod interface's one attachment.
+func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [][]AttachedAddr, searches [][]core.Segment, extras *ReserveExtras) (Reservation, error) {
 	if err := CheckAttachment(att.ContainerID, att.IfName); err != nil {
 		return Reservation{}, err
 	}
 	if len(candidates) == 0 {
 		return Reservation{}, fmt.Errorf("reserving addresses in network %q: no candidate", n.name)
 	}
+	if extras == nil {
+		extras = &ReserveExtras{}
+	}
+	var podKey string
+	if id := IdentityOf(att); id != nil && extras.Sticky {
+		if err := CheckIdentity(*id); err != nil {
+			return Reservation{}, err
+		}
+		podKey = n.keys.pods(*id)
+	}
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	observeOps, slots := n.observeOps(searches)
 	// etcd allows maxTxnOps operations per level of a transaction, less
 	// what the levels above use; reads that do not fit are left to the
-	// caller (Observed stays nil).
-	// Each level: the attachment, per address its key, index key and
-	// position, the liveness record and the next level.
-	perLevel := 3 + 3*len(candidates[0])
-	if room := maxTxnOps - 1 - (len(candidates)-1)*perLevel - len(candidates[0]); len(observeOps) > room {
+	// caller (Observed stays nil). Each level: the attachment, per
+	// address its key, index key and position, the liveness record, the
+	// pod's and held set's keys and the next level.
+	perLevel := 5 + 3*len(candidates[0])
+	if room := maxTxnOps - 2 - (len(candidates)-1)*perLevel - len(candidates[0]); len(observeOps) > room {
 		observeOps, slots, searches = nil, nil, nil
 	}
 	last := make([]clientv3.Op, 0, len(candidates[0])+len(observeOps))
@@ -90,7 +118,7 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	// Built from the last candidate up: each one's Else is the next.
 	elseOps := last
 	for i := len(candidates) - 1; i >= 0; i-- {
-		cmps, puts, err := n.reserveOps(att, candidates[i])
+		cmps, puts, err := n.reserveOps(att, candidates[i], extras)
 		if err != nil {
 			return Reservation{}, err
 		}
@@ -99,19 +127,29 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 			return Reservation{}, err
 		}
 		puts = append(puts, positions...)
-		if sighting != nil {
-			op, err := n.sightingOp(*sighting)
+		if extras.Sighting != nil {
+			op, err := n.sightingOp(*extras.Sighting)
 			if err != nil {
 				return Reservation{}, err
 			}
 			puts = append(puts, op)
 		}
+		if podKey != "" {
+			value, err := json.Marshal(PodAttachment{ContainerID: att.ContainerID, IfName: att.IfName, Node: att.Node})
+			if err != nil {
+				return Reservation{}, fmt.Errorf("encoding the pod's attachment: %w", err)
+			}
+			puts = append(puts, clientv3.OpPut(podKey, string(value)))
+		}
 		elseOps = []clientv3.Op{clientv3.OpTxn(cmps, puts, elseOps)}
 	}
-	resp, err := n.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(attKey), "=", 0)).
-		Then(elseOps...).
-		Else(clientv3.OpGet(attKey)).Commit()
+	conds := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(attKey), "=", 0)}
+	otherwise := []clientv3.Op{clientv3.OpGet(attKey)}
+	if podKey != "" {
+		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(podKey), "=", 0))
+		otherwise = append(otherwise, clientv3.OpGet(podKey))
+	}
+	resp, err := n.cli.Txn(ctx).If(conds...).Then(elseOps...).Else(otherwise...).Commit()
 	if err != nil {
 		err = fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
 		if errors.Is(err, rpctypes.ErrNoSpace) {
@@ -122,20 +160,28 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 		return Reservation{}, err
 	}
 	if !resp.Succeeded {
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			return Reservation{}, fmt.Errorf("reserving addresses in network %q: attachment %s exists but was not returned", n.name, attKey)
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			existing, err := decodeStored(kvs[0])
+			if err != nil {
+				return Reservation{}, err
+			}
+			return Reservation{Existing: &existing}, nil
 		}
-		existing, err := decodeStored(kvs[0])
-		if err != nil {
-			return Reservation{}, err
+		if podKey != "" {
+			if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+				var other PodAttachment
+				if err := json.Unmarshal(kvs[0].Value, &other); err != nil {
+					return Reservation{}, fmt.Errorf("reserving addresses in network %q: the pod's attachment record %s is unreadable: %w", n.name, podKey, err)
+				}
+				return Reservation{PodAttached: &other}, nil
+			}
 		}
-		return Reservation{Existing: &existing}, nil
+		return Reservation{}, fmt.Errorf("reserving addresses in network %q: attachment %s exists but was not returned", n.name, attKey)
 	}
 	r := resp.Responses[0].GetResponseTxn()
 	for i := range candidates {
 		if r.GetSucceeded() {
-			return Reservation{IPs: candidates[i]}, nil
+			return Reservation{IPs: withReservations(candidates[i], extras.Held)}, nil
 		}
 		if i+1 < len(candidates) {
 			r = r.GetResponses()[0].GetResponseTxn()
@@ -150,7 +196,7 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	}
 	var out Reservation
 	for i, ip := range candidates[0] {
-		if len(responses[i].Kvs) > 0 {
+		if _, held := extras.Held[ip.Address.Addr()]; held || len(responses[i].Kvs) > 0 {
 			out.Lost = append(out.Lost, ip.Address.Addr())
 		}
 	}
@@ -160,30 +206,82 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	return out, nil
 }
 
+// withReservations marks the addresses taken from an operator's
+// reservation, as the attachment records them.
+func withReservations(ips []AttachedAddr, held map[netip.Addr]HeldAddr) []AttachedAddr {
+	out := make([]AttachedAddr, len(ips))
+	for i, ip := range ips {
+		out[i] = ip
+		if h, ok := held[ip.Address.Addr()]; ok && h.Hold.Kind == HoldReserved {
+			hold := h.Hold
+			out[i].Reserved = &hold
+		}
+	}
+	return out
+}
+
 // reserveOps are the compares and puts that reserve ips for att: every
-// address key must not exist; the attachment and the address keys are
-// written, and each address's key in the node's index. ReserveFirst adds
-// positionOps; Record does not.
-func (n *Network) reserveOps(att Attachment, ips []AttachedAddr) ([]clientv3.Cmp, []clientv3.Op, error) {
-	att.IPs = ips
+// address key must not exist, or, for a held address (extras.Held), hold
+// exactly its hold; the attachment and the address keys are written, and
+// each address's key in the node's index. Taking held addresses rewrites
+// the identity's held set without the sticky ones it took (a reservation
+// stays). ReserveFirst adds positionOps; Record does not.
+func (n *Network) reserveOps(att Attachment, ips []AttachedAddr, extras *ReserveExtras) ([]clientv3.Cmp, []clientv3.Op, error) {
+	if extras == nil {
+		extras = &ReserveExtras{}
+	}
+	att.IPs = withReservations(ips, extras.Held)
 	attValue, err := json.Marshal(att)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding attachment: %w", err)
 	}
 	cmps := make([]clientv3.Cmp, 0, len(ips))
 	puts := []clientv3.Op{clientv3.OpPut(n.keys.container(att.ContainerID, att.IfName), string(attValue))}
-	for _, ip := range ips {
+	taken := map[netip.Addr]bool{}
+	for _, ip := range att.IPs {
 		addr := ip.Address.Addr()
 		value, err := json.Marshal(Allocation{
 			ContainerID: att.ContainerID, IfName: att.IfName, Node: att.Node,
-			RangeSet: ip.RangeSet, Created: att.Created,
+			RangeSet: ip.RangeSet, Created: att.Created, Pod: att.Pod,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("encoding allocation: %w", err)
 		}
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
+		if h, ok := extras.Held[addr]; ok {
+			want, err := heldValue(h)
+			if err != nil {
+				return nil, nil, err
+			}
+			cmps = append(cmps, clientv3.Compare(clientv3.Value(n.keys.ip(addr)), "=", want))
+			taken[addr] = true
+		} else {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
+		}
+		// Without a lease: an address taken from a sticky hold is
+		// the attachment's, no longer bound to expire.
 		puts = append(puts, clientv3.OpPut(n.keys.ip(addr), string(value)),
 			clientv3.OpPut(n.keys.nodeAddr(att.Node, addr), attachmentRef(att.ContainerID, att.IfName)))
+	}
+	if set := extras.HeldSet; set != nil && len(taken) > 0 {
+		key := n.keys.holds(set.For)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", set.ModRevision))
+		var rest []HeldAddr
+		for _, h := range set.Addrs {
+			if !taken[h.Addr] || h.Hold.Kind == HoldReserved {
+				rest = append(rest, h)
+			}
+		}
+		switch {
+		case len(rest) == len(set.Addrs):
+		case len(rest) == 0:
+			puts = append(puts, clientv3.OpDelete(key))
+		default:
+			value, err := json.Marshal(HeldSet{Addrs: rest})
+			if err != nil {
+				return nil, nil, fmt.Errorf("encoding the holds of %s: %w", set.For, err)
+			}
+			puts = append(puts, clientv3.OpPut(key, string(value), clientv3.WithIgnoreLease()))
+		}
 	}
 	return cmps, puts, nil
 }
@@ -218,8 +316,11 @@ func (n *Network) undoFullReservation(ctx context.Context, att Attachment) error
 	if stored.Node != att.Node || !stored.Created.Equal(att.Created) {
 		return nil // a concurrent ADD's attachment, not this one's
 	}
-	cmp, op := n.releaseOp(*stored)
-	if _, err := n.cli.Txn(ctx).If(cmp).Then(op).Commit(); err != nil {
+	op, err := n.releaseOp(planRelease(*stored, nil), 0)
+	if err != nil {
+		return err
+	}
+	if _, err := n.cli.Txn(ctx).Then(op).Commit(); err != nil {
 		return fmt.Errorf("releasing container %q interface %q in network %q: %w", att.ContainerID, att.IfName, n.name, err)
 	}
 	return nil

@@ -87,7 +87,7 @@ func runRelease(c *cli.Context) error {
 			return err
 		}
 		// Each attachment is released only if unchanged since listed.
-		released, err := s.ReleaseAttachments(ctx, atts)
+		released, err := s.FreeAttachments(ctx, atts)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/etcd-cni/etcd-ipam/hosts"
 	"github.com/etcd-cni/etcd-ipam/hosts/hostsel"
 	"github.com/etcd-cni/etcd-ipam/ipam"
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // plugin holds what the commands need from the process environment.
@@ -83,7 +84,7 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 		}
 		s.Connect(ctx) // outside the turn: others need not wait for it
 		unlock, _ := lockNetwork(s.Node(), conf.Name, conf.Etcd.Endpoints, wait)
-		ips, err := s.Add(ctx, args.ContainerID, args.IfName, conf.Requested)
+		ips, err := s.AddPod(ctx, args.ContainerID, args.IfName, conf.Requested, podRef(conf.Pod))
 		unlock()
 		if err != nil {
 			return err
@@ -183,4 +184,12 @@ func (p *plugin) cmdStatus(args *skel.CmdArgs) error {
 		return nil
 	}
 	return ipam.AsStatusError(err)
+}
+
+// podRef is the pod CNI_ARGS named, as the store records it.
+func podRef(p *config.Pod) *store.PodRef {
+	if p == nil {
+		return nil
+	}
+	return &store.PodRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID}
 }

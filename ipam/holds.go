@@ -1,0 +1,94 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// Holds in an ADD: the addresses held for the pod interface (an operator's
+// reservation, or a sticky network's hold left by its previous instance)
+// are taken like requested addresses, in the ADD's one transaction, which
+// requires each to hold exactly what was read.
+
+// HeldElsewhereError is an ADD of a pod interface whose address (or, on a
+// sticky network, whose attachment) another container still has: the
+// previous instance of the pod, whose DEL has not arrived. Nothing was
+// taken; the runtime retries (code 11).
+type HeldElsewhereError struct{ Msg string }
+
+func (e *HeldElsewhereError) Error() string { return e.Msg }
+
+// errHoldChanged: a hold changed between the read and the write (taken,
+// expired or released); a new attempt reads it again.
+var errHoldChanged = errors.New("a held address changed meanwhile")
+
+// heldFor returns the held addresses an ADD takes, by address: one per
+// range set, in sets where no address is requested, and only addresses
+// that still belong to that range set (the configuration may have changed
+// since they were held).
+func (s *Session) heldFor(set *store.StoredHeldSet, perSet []netip.Addr) map[netip.Addr]store.HeldAddr {
+	if set == nil {
+		return nil
+	}
+	out := map[netip.Addr]store.HeldAddr{}
+	used := make([]bool, len(s.sets))
+	for _, h := range set.Addrs {
+		i := h.RangeSet
+		if i < 0 || i >= len(s.sets) || perSet[i].IsValid() || used[i] {
+			continue
+		}
+		if _, err := s.core.CheckRequested(s.sets[i], h.Addr); err != nil {
+			continue
+		}
+		used[i] = true
+		out[h.Addr] = h
+	}
+	return out
+}
+
+// podAttachedError is the ADD of a pod interface on a sticky network that
+// another container has attached.
+func (s *Session) podAttachedError(id store.Identity, other store.PodAttachment) error {
+	return &HeldElsewhereError{Msg: fmt.Sprintf("pod interface %s is still attached in network %q as container %s interface %s on node %s; its DEL frees it (or turns its addresses into holds for this pod)",
+		id, s.name, other.ContainerID, other.IfName, other.Node)}
+}
+
+// heldLost explains a held address the ADD's write could not take: another
+// container has it (code 11), or the hold changed, in which case a stale
+// entry is dropped from the held set and the ADD tries again.
+func (s *Session) heldLost(ctx context.Context, h store.HeldAddr) error {
+	now, err := s.net.LookupAddress(ctx, h.Addr)
+	if err != nil {
+		return err
+	}
+	if now != nil && now.ContainerID != "" {
+		return &HeldElsewhereError{Msg: fmt.Sprintf("%s, held (%s) for %s in network %q, is %s; its DEL gives it back",
+			h.Addr, h.Hold.Kind, h.Hold.For, s.name, store.DescribeOwner(now.Allocation))}
+	}
+	if now == nil || now.Hold == nil || now.Hold.For == nil || *now.Hold.For != *h.Hold.For {
+		// Gone or held for someone else: the held set is stale there.
+		set, err := s.snapshotHeld(ctx, *h.Hold.For)
+		if err != nil {
+			return err
+		}
+		if set != nil {
+			if err := s.net.DropHeld(ctx, *set, h.Addr); err != nil {
+				return err
+			}
+		}
+	}
+	return errHoldChanged
+}
+
+// snapshotHeld reads what id holds now.
+func (s *Session) snapshotHeld(ctx context.Context, id store.Identity) (*store.StoredHeldSet, error) {
+	snap, err := s.net.Snapshot(ctx, "-", id.IfName, 0, s.node, &id)
+	if err != nil {
+		return nil, err
+	}
+	return snap.Held, nil
+}
