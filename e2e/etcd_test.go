@@ -236,9 +236,19 @@ func readAllocations(t *testing.T, cli *clientv3.Client, network string) allocat
 		t.Fatalf("reading %s: %v", prefix, err)
 	}
 	a := allocations{Holders: map[string]string{}, Containers: map[string][]string{}}
+	indexed := map[string]string{} // address -> container ID, from nodes/
 	for _, kv := range resp.Kvs {
 		rest := strings.TrimPrefix(string(kv.Key), prefix)
 		switch {
+		case strings.HasPrefix(rest, "nodes/"):
+			// nodes/<node>/<address> -> "<container ID>/<ifname>"
+			parts := strings.Split(rest, "/")
+			addr, err := parseKeyAddr(parts[len(parts)-1])
+			if err != nil {
+				t.Fatalf("key %s: %v", kv.Key, err)
+			}
+			id, _, _ := strings.Cut(string(kv.Value), "/")
+			indexed[addr] = id
 		case strings.HasPrefix(rest, "ips/"):
 			addr, err := parseKeyAddr(strings.TrimPrefix(rest, "ips/"))
 			if err != nil {
@@ -280,6 +290,14 @@ func readAllocations(t *testing.T, cli *clientv3.Client, network string) allocat
 			if a.Holders[addr] != id {
 				t.Errorf("network %s: attachment %q lists %s, whose key names %q: half-written", network, id, addr, a.Holders[addr])
 			}
+			if indexed[addr] != id {
+				t.Errorf("network %s: attachment %q lists %s, which its node's index gives to %q: half-written", network, id, addr, indexed[addr])
+			}
+		}
+	}
+	for addr, id := range indexed {
+		if a.Holders[addr] != id {
+			t.Errorf("network %s: the node index gives %s to %q, whose key names %q: left behind", network, addr, id, a.Holders[addr])
 		}
 	}
 	return a

@@ -12,8 +12,7 @@ import (
 // addresses, and whether etcd answers at all.
 
 // Missing returns the addresses of att that it no longer holds: their
-// allocation key is gone or was last written by another transaction than
-// the attachment's.
+// allocation key is gone or another attachment's (see ownedBy).
 func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Addr, error) {
 	ops := make([]clientv3.Op, 0, len(att.IPs))
 	for _, ip := range att.IPs {
@@ -25,7 +24,7 @@ func (n *Network) Missing(ctx context.Context, att StoredAttachment) ([]netip.Ad
 	}
 	var missing []netip.Addr
 	for i, r := range responses {
-		if len(r.Kvs) == 0 || r.Kvs[0].ModRevision != att.CreateRevision {
+		if len(r.Kvs) == 0 || !ownedBy(r.Kvs[0].CreateRevision, r.Kvs[0].ModRevision, att.CreateRevision) {
 			missing = append(missing, att.IPs[i].Address.Addr())
 		}
 	}

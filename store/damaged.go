@@ -77,8 +77,12 @@ func (n *Network) recoverAddresses(ctx context.Context, atts []StoredAttachment)
 		return fmt.Errorf("finding the addresses of damaged attachments: %w", err)
 	}
 	for _, a := range held {
-		// The attachment's transaction wrote its address keys last.
-		i, ok := byRevision[a.ModRevision]
+		// The attachment's transaction created its address keys, or
+		// took them from a hold (see ownedBy).
+		i, ok := byRevision[a.CreateRevision]
+		if !ok {
+			i, ok = byRevision[a.ModRevision]
+		}
 		if !ok {
 			continue
 		}

@@ -152,13 +152,25 @@ func (n *Network) deleteIfCreatedOp(key string, created int64) clientv3.Op {
 		[]clientv3.Op{clientv3.OpDelete(key)}, nil)
 }
 
-// deleteIfWrittenOp deletes an address key if the transaction of revision
-// written wrote it last: the attachment's own, whether it created the key
-// or took it from a hold.
-func (n *Network) deleteIfWrittenOp(key string, written int64) clientv3.Op {
+// deleteIfWrittenOp deletes an address key if the attachment's
+// transaction (of revision rev) created it or wrote it last (took it from
+// a hold). A key the attachment created is its own even if rewritten
+// since (damaged by hand, say): it can become anyone else's only through a
+// hold, and making the hold deletes the attachment in the same
+// transaction.
+func (n *Network) deleteIfWrittenOp(key string, rev int64) clientv3.Op {
 	return clientv3.OpTxn(
-		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", written)},
-		[]clientv3.Op{clientv3.OpDelete(key)}, nil)
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", rev)},
+		[]clientv3.Op{clientv3.OpDelete(key)},
+		[]clientv3.Op{clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)},
+			[]clientv3.Op{clientv3.OpDelete(key)}, nil)})
+}
+
+// ownedBy reports whether an address key of these revisions is the
+// attachment's of revision rev (see deleteIfWrittenOp).
+func ownedBy(createRevision, modRevision, rev int64) bool {
+	return createRevision == rev || modRevision == rev
 }
 
 // grantLease grants the lease of sticky holds, once per release.

@@ -34,11 +34,17 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 			}
 		}
 		cmps := append([]clientv3.Cmp(nil), same...)
-		ops := []clientv3.Op{clientv3.OpDelete(ipKey),
-			n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.ModRevision)}
-		// The attachment's transaction wrote its address keys last
-		// (created them, or took them from a hold).
-		owned := att != nil && att.CreateRevision == held.ModRevision
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
+		// The attachment's transaction created its address keys, or
+		// took them from a hold (see ownedBy); its index keys, created
+		// with them, go too.
+		owned := att != nil && ownedBy(held.CreateRevision, held.ModRevision, att.CreateRevision)
+		if owned {
+			ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, held.Addr), att.CreateRevision))
+		} else if held.Node != "" {
+			ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.CreateRevision),
+				n.deleteIfCreatedOp(n.keys.nodeAddr(held.Node, held.Addr), held.ModRevision))
+		}
 		if held.ContainerID != "" {
 			attKey := n.keys.container(held.ContainerID, held.IfName)
 			if att == nil {

@@ -215,8 +215,8 @@ func TestDemo(t *testing.T) {
 	}
 
 	for _, k := range keysAfter(t, out, "keys after DEL") {
-		if !strings.HasPrefix(k, "/etcd-cni/networks/examplenet/last-reserved/") {
-			t.Errorf("after DEL key %s remains; only last-reserved/ (round-robin state) should", k)
+		if !strings.HasPrefix(k, "/etcd-cni/networks/examplenet/last-reserved/") && !strings.HasPrefix(k, "/etcd-cni/networks/examplenet/seen/") {
+			t.Errorf("after DEL key %s remains; only last-reserved/ (round-robin state) and seen/ (liveness) should", k)
 		}
 	}
 }

@@ -18,15 +18,18 @@ func lsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "ls",
 		Usage:     "list a network's allocations: address, container, interface, node, time",
-		UsageText: "etcd-ipam ls --config FILE [--node NAME] [--container ID] [--json]",
+		UsageText: "etcd-ipam ls --config FILE [--node NAME] [--container ID] [--pod NS/NAME] [--json]",
 		Description: "Lists every allocated address of the network in address order (IPv4\n" +
-			"first), with the container ID, interface and node that hold it and when it\n" +
-			"was allocated. --node and --container keep only the matching rows.\n\n" +
+			"first), with the container ID, interface, pod and node that hold it and when\n" +
+			"it was allocated, and every held address (HOLD: sticky until when, or an\n" +
+			"operator's reservation, with its note), with the pod it is held for.\n" +
+			"--node, --container and --pod keep only the matching rows.\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam ls --config /etc/cni/net.d/10-examplenet.conflist --node node-a",
 		Flags: append(networkFlags(),
 			&cli.StringFlag{Name: flagNode, Usage: "list only the allocations of node `NAME`"},
 			&cli.StringFlag{Name: "container", Usage: "list only the allocations of container `ID`"},
+			&cli.StringFlag{Name: "pod", Usage: "list only the allocations and holds of pod `NAMESPACE/NAME`"},
 			jsonFlag(),
 		),
 		Action: runLs,
@@ -41,6 +44,9 @@ type allocation struct {
 	Node        string    `json:"node"`
 	RangeSet    int       `json:"rangeSet"`
 	Created     time.Time `json:"created"`
+	// Pod is NAMESPACE/NAME: the attachment's pod, or whom a hold is for.
+	Pod  string      `json:"pod,omitempty"`
+	Hold *store.Hold `json:"hold,omitempty"`
 }
 
 func runLs(c *cli.Context) error {
@@ -57,14 +63,22 @@ func runLs(c *cli.Context) error {
 		return err
 	}
 	node, container := c.String(flagNode), c.String("container")
+	pod := ""
+	if c.IsSet("pod") {
+		ns, name, err := parsePod("--pod", c.String("pod"))
+		if err != nil {
+			return err
+		}
+		pod = ns + "/" + name
+	}
 	slices.SortStableFunc(all, func(x, y store.StoredAllocation) int { return x.Addr.Compare(y.Addr) })
 	rows := []allocation{}
 	for _, a := range all {
-		if (node != "" && a.Node != node) || (container != "" && a.ContainerID != container) {
+		if (node != "" && a.Node != node) || (container != "" && a.ContainerID != container) || (pod != "" && podOf(a.Allocation) != pod) {
 			continue
 		}
 		rows = append(rows, allocation{Address: a.Addr.String(), ContainerID: a.ContainerID, IfName: a.IfName,
-			Node: a.Node, RangeSet: a.RangeSet, Created: a.Created})
+			Node: a.Node, RangeSet: a.RangeSet, Created: a.Created, Pod: podOf(a.Allocation), Hold: a.Hold})
 	}
 	if c.Bool(flagJSON) {
 		return writeJSON(c.App.Writer, rows)
@@ -78,13 +92,18 @@ func runLs(c *cli.Context) error {
 
 func printAllocations(w io.Writer, rows []allocation) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tCONTAINER\tIFNAME\tNODE\tCREATED")
+	fmt.Fprintln(tw, "ADDRESS\tCONTAINER\tIFNAME\tPOD\tNODE\tCREATED\tHOLD")
 	for _, r := range rows {
 		created := "-"
 		if !r.Created.IsZero() {
 			created = r.Created.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Address, orDash(r.ContainerID), orDash(r.IfName), orDash(r.Node), created)
+		ifName := r.IfName
+		if r.Hold != nil && r.Hold.For != nil {
+			ifName = r.Hold.For.IfName
+			created = r.Hold.Since.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, orDash(r.ContainerID), orDash(ifName), orDash(r.Pod), orDash(r.Node), created, holdText(r.Hold))
 	}
 	_ = tw.Flush()
 }
@@ -103,4 +122,18 @@ func attachmentAddrs(att store.StoredAttachment) []string {
 		out[i] = ip.Address.String()
 	}
 	return out
+}
+
+// holdText says why an address is held, for ls: "sticky until TIME" or
+// "reserved" with the operator's note; "-" when it is not held.
+func holdText(h *store.Hold) string {
+	switch {
+	case h == nil:
+		return "-"
+	case h.Kind == store.HoldSticky:
+		return "sticky until " + h.Until.UTC().Format(time.RFC3339)
+	case h.Note != "":
+		return h.Kind + ": " + h.Note
+	}
+	return h.Kind
 }

@@ -180,7 +180,7 @@ func configForms(t *testing.T) []configForm {
 		{
 			name:  "requested ip in CNI_ARGS",
 			ipam:  `"ranges": [[{"subnet": "203.0.113.0/24"}]]`,
-			args:  "IgnoreUnknown=1;K8S_POD_NAME=x;IP=203.0.113.50",
+			args:  "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=x;IP=203.0.113.50",
 			first: "203.0.113.50/24 gw 203.0.113.1",
 			next:  "", // the same address cannot be requested twice
 		},

@@ -60,9 +60,10 @@ func TestMinimalRole(t *testing.T) {
 		t.Fatalf("after GC keeping role-c1, %d attachments remain, want 1", n)
 	}
 	mustSucceed(t, invocation{Command: "DEL", ContainerID: "role-c1", IfName: "eth0", Config: conf})
-	if n := countKeys(t, root, "/etcd-cni/networks/authnet/"); n != 2 {
-		// Only the two last-reserved positions stay, as in host-local.
-		t.Fatalf("after DEL, %d keys remain under the network, want the 2 last-reserved positions", n)
+	if n := countKeys(t, root, "/etcd-cni/networks/authnet/"); n != 3 {
+		// Only the two last-reserved positions stay, as in host-local,
+		// and the node's liveness record.
+		t.Fatalf("after DEL, %d keys remain under the network, want the 2 last-reserved positions and seen/", n)
 	}
 
 	for _, tc := range []struct {

@@ -363,8 +363,8 @@ func TestTLSOneBadEndpoint(t *testing.T) {
 		for _, kv := range resp.Kvs {
 			keys = append(keys, string(kv.Key))
 		}
-		if got := strings.Join(keys, " "); got != "/etcd-cni/networks/"+network+"/last-reserved/0 /etcd-cni/networks/"+network+"/last-reserved/1" {
-			t.Errorf("after ADD and DEL on %s, keys are %s; want only the round-robin positions", network, got)
+		if got := strings.Join(keys, " "); got != "/etcd-cni/networks/"+network+"/last-reserved/0 /etcd-cni/networks/"+network+"/last-reserved/1 /etcd-cni/networks/"+network+"/seen/test-node" {
+			t.Errorf("after ADD and DEL on %s, keys are %s; want only the round-robin positions and the node's liveness", network, got)
 		}
 	}
 }

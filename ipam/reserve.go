@@ -1,0 +1,80 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/etcd-cni/etcd-ipam/store"
+)
+
+// Operator reservations (etcd-ipam reserve): addresses held permanently
+// for a pod interface (its static addresses) or for nobody (never handed
+// out). Both are conditional writes: a taken address is refused, naming its
+// holder.
+
+// Reserve holds addrs for id (nil: for nobody) with the operator's note.
+// For a pod interface each address must be in a different range set, as
+// an ADD takes one per range set; the identity must hold nothing yet.
+func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Identity, note string) ([]store.HeldAddr, error) {
+	if len(addrs) == 0 {
+		return nil, &RequestedError{Msg: "nothing to reserve: give at least one address"}
+	}
+	if id != nil {
+		if err := store.CheckIdentity(*id); err != nil {
+			return nil, err
+		}
+	}
+	hold := store.Hold{For: id, Kind: store.HoldReserved, Since: s.now().UTC().Truncate(time.Millisecond), Note: note}
+	held := make([]store.HeldAddr, 0, len(addrs))
+	bySet := map[int]netip.Addr{}
+	for _, a := range addrs {
+		set := -1
+		for i, rs := range s.sets {
+			if _, err := s.core.CheckRequested(rs, a); err == nil {
+				set = i
+				break
+			}
+		}
+		if set < 0 {
+			// The first range set's message says why (outside every
+			// range, or a gateway).
+			reason := "it is in no range of the network"
+			for _, rs := range s.sets {
+				if _, err := s.core.CheckRequested(rs, a); err != nil && rs.Contains(a) {
+					reason = err.Error()
+				}
+			}
+			return nil, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason)}
+		}
+		if other, dup := bySet[set]; dup && id != nil {
+			return nil, &RequestedError{Msg: fmt.Sprintf("cannot reserve both %s and %s for %s: they are in the same range set %d, and an ADD takes one address per range set", other, a, id, set)}
+		}
+		bySet[set] = a
+		held = append(held, store.HeldAddr{Addr: a, RangeSet: set, Hold: hold})
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := settle(ctx, func(ctx context.Context) error { return s.net.Reserve(ctx, held) })
+	if err != nil {
+		return nil, err
+	}
+	return held, nil
+}
+
+// Holds lists what every pod interface holds.
+func (s *Session) Holds(ctx context.Context) ([]store.StoredHeldSet, error) {
+	return retried(ctx, s, func(ctx context.Context) ([]store.StoredHeldSet, error) {
+		return s.net.Holds(ctx)
+	})
+}
+
+// ReleaseHold frees a held address, provided it is still held exactly as
+// read, and drops it from its pod interface's held set.
+func (s *Session) ReleaseHold(ctx context.Context, held store.StoredAllocation) error {
+	_, err := retried(ctx, s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.net.ReleaseHold(ctx, held)
+	})
+	return err
+}
