@@ -107,7 +107,11 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 						wanted = append(wanted, r)
 					}
 				}
-				if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
+				if len(held) == len(s.sets) {
+					// Every range set's address is held for the pod:
+					// nothing to search, and the write checks the holds.
+					observed, taken = make([][]core.Observation, len(s.sets)), make([]bool, len(wanted))
+				} else if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
 					return nil, err
 				}
 				// A held address is taken by its hold: the write checks

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -197,5 +199,50 @@ func TestManyRangesStayWithinEtcdsOperationLimit(t *testing.T) {
 	}
 	if got := mustAdd(t, s, "c1"); len(got) != 1 || got[0] != "2001:db8:7:1::2/120" {
 		t.Fatalf("ADD = %v, want the first address of the second range after its gateway, 2001:db8:7:1::2/120", got)
+	}
+}
+
+// TestStickyRoundTrips: on a sticky network an ADD with nothing held is
+// still one read and one write (the hold lookup rides in the read); the
+// DEL that turns its addresses into holds is a read, a lease grant and a
+// write; the ADD that takes them back is a read and a write.
+func TestStickyRoundTrips(t *testing.T) {
+	srv := etcdtest.Start(t)
+	conf := testNetwork(srv, "sticky-wire", []core.RangeSpec{{Subnet: "198.51.100.0/24"}}, []core.RangeSpec{{Subnet: "2001:db8:70::/64"}})
+	conf.Sticky = time.Hour
+	w := &wire{calls: map[string]int{}}
+	s, err := Open(conf, Options{Core: native.New(), Node: "node-a", DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(w.interceptor)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Warm up: the first request opens the connection, and the node's
+	// liveness record is written once.
+	if _, err := s.AddPod(ctx(t), "warm", "eth0", nil, pod("warm")); err != nil {
+		t.Fatal(err)
+	}
+	all := func(op func()) int {
+		w.measure(op)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		n := 0
+		for _, c := range w.calls {
+			n += c
+		}
+		return n
+	}
+	var first []store.AttachedAddr
+	if n := all(func() { first, err = s.AddPod(ctx(t), "web-0-a", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
+		t.Errorf("sticky ADD with nothing held: %d requests (%v), want 2", n, err)
+	}
+	if n := all(func() { err = s.Del(ctx(t), "web-0-a", "eth0") }); err != nil || n != 3 {
+		t.Errorf("DEL making holds: %d requests (%v), want 3 (read, lease grant, write)", n, err)
+	}
+	var again []store.AttachedAddr
+	if n := all(func() { again, err = s.AddPod(ctx(t), "web-0-b", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
+		t.Errorf("ADD taking its holds back: %d requests (%v), want 2", n, err)
+	}
+	if !slices.Equal(addrsOf(first), addrsOf(again)) {
+		t.Fatalf("web-0 got %v back, had %v", addrsOf(again), addrsOf(first))
 	}
 }

@@ -155,7 +155,7 @@ func (e *TakenError) Error() string {
 func DescribeOwner(a Allocation) string {
 	switch {
 	case a.ContainerID != "":
-		s := fmt.Sprintf("attached to container %s interface %s on node %s", a.ContainerID, a.IfName, a.Node)
+		s := fmt.Sprintf("held by container %s interface %s on node %s", a.ContainerID, a.IfName, a.Node)
 		if a.Pod != nil {
 			s += fmt.Sprintf(" (pod %s/%s)", a.Pod.Namespace, a.Pod.Name)
 		}

@@ -156,10 +156,11 @@ func (n *Network) NodeAttachments(ctx context.Context, node string) ([]StoredAtt
 		}
 		att, err := decodeStored(r.Kvs[0])
 		if err != nil {
-			att = damagedAttachment(r.Kvs[0])
-			if err := n.recoverAddresses(ctx, []StoredAttachment{att}); err != nil {
+			recovered := []StoredAttachment{damagedAttachment(r.Kvs[0])}
+			if err := n.recoverAddresses(ctx, recovered); err != nil {
 				return nil, err
 			}
+			att = recovered[0]
 		}
 		if att.Node == node || att.Damaged {
 			out = append(out, att)

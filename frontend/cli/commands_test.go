@@ -366,7 +366,7 @@ func TestReleaseOneAddressOfDualStack(t *testing.T) {
 
 	runCLI(t, nil, "release", "--config", n.confPath, "--yes", "192.0.2.5").failed(t, 1, "not allocated")
 	runCLI(t, nil, "release", "--config", n.confPath, "--yes", "192.0.2.300").failed(t, 2, "192.0.2.300")
-	runCLI(t, nil, "release", "--config", n.confPath).failed(t, 2, "addresses or --container")
+	runCLI(t, nil, "release", "--config", n.confPath).failed(t, 2, "addresses, --container ID or --pod")
 }
 
 // hookReader runs hook at the first read, then reads answer: the moment

@@ -85,7 +85,9 @@ func TestDamagedStateNeverFreesAnAddress(t *testing.T) {
 		keys = append(keys, strings.TrimPrefix(string(kv.Key), "/etcd-cni/networks/damaged/"))
 	}
 	want := "containers/c3/eth0 containers/c4/eth0 containers/c5/eth0 containers/c6/eth0 containers/stray " +
-		"ips/192.000.002.002 ips/192.000.002.004 ips/192.000.002.005 ips/192.000.002.006 last-reserved/0"
+		"ips/192.000.002.002 ips/192.000.002.004 ips/192.000.002.005 ips/192.000.002.006 last-reserved/0 " +
+		"nodes/test-node/192.000.002.002 nodes/test-node/192.000.002.004 nodes/test-node/192.000.002.005 nodes/test-node/192.000.002.006 " +
+		"seen/test-node"
 	if strings.Join(keys, " ") != want {
 		t.Errorf("after GC the network holds\n%s\nwant\n%s", strings.Join(keys, " "), want)
 	}
