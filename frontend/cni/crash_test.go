@@ -186,23 +186,32 @@ func TestKilledMidOperation(t *testing.T) {
 }
 
 // requireWholeState checks the network's keys against each other: every
-// address key has the create revision of an attachment that lists it, and
-// every attachment's addresses all have keys from that same transaction;
-// no address is held twice.
+// address key is an attachment's that lists it (created by its transaction,
+// or taken by it from a hold) or a hold its pod's held set lists or a lease
+// will end; every attachment's addresses all have their keys; no address is
+// held twice.
 func requireWholeState(t *testing.T, cli *clientv3.Client) {
 	t.Helper()
-	prefix := "/etcd-cni/networks/crashnet/"
+	requireWhole(t, cli, "crashnet")
+}
+
+func requireWhole(t *testing.T, cli *clientv3.Client, network string) {
+	t.Helper()
+	prefix := "/etcd-cni/networks/" + network + "/"
 	resp, err := cli.Get(t.Context(), prefix, clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
 	type held struct {
-		rev   int64
-		owner string
+		created, modified, lease int64
+		owner                    string
+		hold                     *store.Hold
+		value                    string
 	}
 	ips := map[netip.Addr]held{}
 	attachments := map[string]store.Attachment{}
 	revisions := map[string]int64{}
+	heldSets := map[netip.Addr]store.HeldAddr{}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), prefix)
 		switch {
@@ -215,7 +224,7 @@ func requireWholeState(t *testing.T, cli *clientv3.Client) {
 			if err := json.Unmarshal(kv.Value, &a); err != nil {
 				t.Fatalf("allocation %s: %v", kv.Key, err)
 			}
-			ips[addr] = held{kv.CreateRevision, a.ContainerID + "/" + a.IfName}
+			ips[addr] = held{kv.CreateRevision, kv.ModRevision, kv.Lease, a.ContainerID + "/" + a.IfName, a.Hold, string(kv.Value)}
 		case strings.HasPrefix(key, "containers/"):
 			var a store.Attachment
 			if err := json.Unmarshal(kv.Value, &a); err != nil {
@@ -224,6 +233,14 @@ func requireWholeState(t *testing.T, cli *clientv3.Client) {
 			id := a.ContainerID + "/" + a.IfName
 			attachments[id] = a
 			revisions[id] = kv.CreateRevision
+		case strings.HasPrefix(key, "holds/"):
+			var set store.HeldSet
+			if err := json.Unmarshal(kv.Value, &set); err != nil {
+				t.Fatalf("held set %s: %v", kv.Key, err)
+			}
+			for _, h := range set.Addrs {
+				heldSets[h.Addr] = h
+			}
 		}
 	}
 	listed := 0
@@ -231,12 +248,115 @@ func requireWholeState(t *testing.T, cli *clientv3.Client) {
 		for _, ip := range a.IPs {
 			listed++
 			h, ok := ips[ip.Address.Addr()]
-			if !ok || h.owner != id || h.rev != revisions[id] {
+			if !ok || h.owner != id || (h.created != revisions[id] && h.modified != revisions[id]) || h.lease != 0 {
 				t.Errorf("attachment %s lists %s, but its key is %+v (present %v)", id, ip.Address, h, ok)
 			}
 		}
 	}
-	if listed != len(ips) {
-		t.Errorf("%d address keys but attachments list %d addresses: some address is orphaned", len(ips), listed)
+	holds := 0
+	for addr, h := range ips {
+		if h.hold == nil {
+			continue
+		}
+		holds++
+		if h.owner != "/" {
+			t.Errorf("%s is both held and attached: %s", addr, h.value)
+		}
+		// A hold no set lists is one no ADD takes: only its lease may
+		// end it, so it must have one.
+		if _, ok := heldSets[addr]; !ok && h.lease == 0 {
+			t.Errorf("%s is held (%s) by no held set and without a lease: nothing would ever free it", addr, h.value)
+		}
+	}
+	if listed+holds != len(ips) {
+		t.Errorf("%d address keys but attachments list %d addresses and %d are held: some address is orphaned", len(ips), listed, holds)
+	}
+}
+
+// TestKilledMidStickyOperation kills the plugin at every etcd request of a
+// DEL that turns a pod's addresses into holds and of the ADD that takes
+// them back on another node, before each request and after etcd applied
+// it. After each kill the state must be whole (see requireWhole), the
+// runtime's retry must succeed, and the pod must end up with its own
+// addresses: never attached twice, never lost.
+func TestKilledMidStickyOperation(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	conf := func(node string) string {
+		return `{"cniVersion": "1.1.0", "name": "stickycrash", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() +
+			`"}, "nodeName": "` + node + `", "sticky": "1h", "ranges": [[{"subnet": "192.0.2.0/25"}], [{"subnet": "2001:db8:d::/120"}]]}}`
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashing := func(inv invocation, at string) outcome {
+		inv.Env = []string{crashEnv + "=" + at}
+		return runBinary(t, self, inv)
+	}
+	podArgs := func(name string) string { return "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=" + name }
+	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf("node-a")})
+	points := 0
+	for round := 1; ; round++ {
+		name := fmt.Sprintf("web-%d", round)
+		addA := invocation{Command: "ADD", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
+		want := parseResult(t, mustSucceed(t, addA)).summary()
+		del := invocation{Command: "DEL", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
+		addB := invocation{Command: "ADD", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")}
+		// Count the requests of a DEL and of the ADD that follows.
+		out := crashing(del, "0:count")
+		var delRequests, addRequests int
+		fmt.Sscanf(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):]), "requests=%d", &delRequests)
+		out = crashing(addB, "0:count")
+		fmt.Sscanf(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):]), "requests=%d", &addRequests)
+		if got := parseResult(t, out.Stdout).summary(); got != want {
+			t.Fatalf("%s on node B got %s, had %s", name, got, want)
+		}
+		mustSucceed(t, invocation{Command: "DEL", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")})
+		if round == 1 {
+			t.Logf("a DEL making holds makes %d etcd requests, the ADD taking them back %d", delRequests, addRequests)
+		}
+		// One kill point per round: DEL's first, then the ADD's.
+		k := round
+		var op string
+		switch {
+		case k <= 2*delRequests:
+			op = "DEL"
+		case k <= 2*delRequests+2*addRequests:
+			op = "ADD"
+		default:
+			t.Logf("%d kill points tested", points)
+			return
+		}
+		name = fmt.Sprintf("pod-%d", round)
+		addA = invocation{Command: "ADD", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
+		del = invocation{Command: "DEL", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
+		addB = invocation{Command: "ADD", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")}
+		want = parseResult(t, mustSucceed(t, addA)).summary()
+		if op == "DEL" {
+			at := fmt.Sprintf("%d:%s", (k+1)/2, []string{"after", "before"}[k%2])
+			if out := crashing(del, at); out.ExitCode != -1 {
+				t.Fatalf("DEL killed at %s exited %d: %s", at, out.ExitCode, out.Stdout)
+			}
+			requireWhole(t, cli, "stickycrash")
+			mustSucceed(t, del) // the runtime retries
+		} else {
+			mustSucceed(t, del)
+			j := k - 2*delRequests
+			at := fmt.Sprintf("%d:%s", (j+1)/2, []string{"after", "before"}[j%2])
+			if out := crashing(addB, at); out.ExitCode != -1 {
+				t.Fatalf("ADD killed at %s exited %d: %s", at, out.ExitCode, out.Stdout)
+			}
+		}
+		points++
+		requireWhole(t, cli, "stickycrash")
+		// The pod comes back on node B (the runtime's retry, for a
+		// killed ADD) with exactly its addresses.
+		if got := parseResult(t, mustSucceed(t, addB)).summary(); got != want {
+			t.Fatalf("%s killed at point %d: the pod came back with %s, had %s", op, k, got, want)
+		}
+		requireWhole(t, cli, "stickycrash")
+		mustSucceed(t, invocation{Command: "DEL", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")})
+		requireWhole(t, cli, "stickycrash")
 	}
 }
