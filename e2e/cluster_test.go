@@ -158,8 +158,94 @@ func TestClusterFaults(t *testing.T) {
 		if !ok {
 			// The cluster may be left broken; the next run would only
 			// report that.
+			return
+		}
+	}
+	t.Run("sticky-hold-across-leader-change", func(t *testing.T) {
+		stickyHoldAcrossLeaderChange(t, s, nodes, faults[0])
+	})
+}
+
+// stickyHoldAcrossLeaderChange: a pod's sticky hold is an etcd lease;
+// when the leader that granted it goes away, the new leader keeps the
+// lease (etcd renews every lease's full TTL on a leader change), so the
+// hold is still there and the pod still gets its address back; and it
+// still ends, freeing the addresses.
+func stickyHoldAcrossLeaderChange(t *testing.T, s *suite, nodes []*etcdNode, stop fault) {
+	const ttl = 15 * time.Second
+	var eps []string
+	for _, n := range nodes {
+		eps = append(eps, n.Endpoint)
+	}
+	conf := fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "e2e-sticky", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": %q, "etcdTimeout": %q}, "sticky": %q, "ranges": [[{"subnet": "203.0.113.0/24"}]]}}`,
+		strings.Join(eps, ","), clusterTimeout.String(), ttl.String())
+	web0 := "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"
+	run := func(inv invocation, args string) outcome {
+		t.Helper()
+		out, err := s.runPluginArgs(inv, args)
+		if err != nil || out.Err != nil {
+			t.Fatalf("%s %s: %v %+v", inv.Command, inv.ContainerID, err, out.Err)
+		}
+		return out
+	}
+	first := run(invocation{"ADD", "web-0-a", conf}, web0)
+	run(invocation{"DEL", "web-0-a", conf}, web0)
+	cli := newClient(t, nil, eps...)
+	held := func() (string, int64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, "/etcd-cni/networks/e2e-sticky/ips/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatalf("reading the hold: %v", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return "", 0
+		}
+		return string(resp.Kvs[0].Value), resp.Kvs[0].Lease
+	}
+	if value, lease := held(); lease == 0 || !strings.Contains(value, `"sticky"`) {
+		t.Fatalf("after DEL: %q (lease %x), want a sticky hold with a lease", value, lease)
+	}
+	leader := findLeader(t, nodes)
+	stop.inject(t, leader)
+	changed := time.Now()
+	var rest []*etcdNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	newLeader := findLeader(t, rest)
+	t.Logf("leader %s stopped, %s leads after %v", leader.Name, newLeader.Name, time.Since(changed).Round(time.Millisecond))
+	if value, lease := held(); lease == 0 {
+		t.Fatalf("after the leader change the hold is gone (%q)", value)
+	}
+	stop.heal(t, leader)
+	waitServing(t, nil, 2*time.Minute, eps...)
+	// The pod's next instance gets it back through the new leader.
+	again := run(invocation{"ADD", "web-0-b", conf}, web0)
+	if strings.Join(again.Addrs, ",") != strings.Join(first.Addrs, ",") {
+		t.Fatalf("web-0 after the leader change got %v, had %v", again.Addrs, first.Addrs)
+	}
+	run(invocation{"DEL", "web-0-b", conf}, web0)
+	// And this new hold ends: etcd frees it within its TTL and a leader
+	// election's extension; bounded wait.
+	deadline := time.Now().Add(ttl + 30*time.Second)
+	for {
+		value, lease := held()
+		if lease == 0 && value == "" {
 			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after DEL the hold is still there: %q", ttl+30*time.Second, value)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/etcd-cni/networks/e2e-sticky/holds/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("held sets after expiry: %v (%v), want none", resp, err)
 	}
 }
 

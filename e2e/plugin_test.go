@@ -49,6 +49,12 @@ const pluginTimeout = time.Minute
 // plugin's output breaks the CNI contract: a failure without one CNI error
 // object on stdout, or a success without a result.
 func (s *suite) runPlugin(inv invocation) (outcome, error) {
+	return s.runPluginArgs(inv, "")
+}
+
+// runPluginArgs is runPlugin with CNI_ARGS, as a runtime passes a pod's
+// identity.
+func (s *suite) runPluginArgs(inv invocation, cniArgs string) (outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), pluginTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "etcd"))
@@ -59,6 +65,7 @@ func (s *suite) runPlugin(inv invocation) (outcome, error) {
 		"CNI_CONTAINERID=" + inv.ContainerID,
 		"CNI_NETNS=/dev/null",
 		"CNI_IFNAME=eth0",
+		"CNI_ARGS=" + cniArgs,
 		"CNI_PATH=" + s.binDir,
 		"ETCD_IPAM_NODE_NAME=e2e-node",
 		// Compiled code of the wasm core stays in the test's directory.
