@@ -11,10 +11,15 @@ import (
 type Usage struct {
 	RangeSet, Range int
 	Capacity        uint64
-	Used            uint64
+	// Used counts the allocated addresses, held ones included.
+	Used uint64
+	// Held counts the addresses held for a pod or reserved (no ADD but
+	// the one they are held for takes them).
+	Held uint64
 }
 
-// Usage counts the allocated addresses of every range in one round trip.
+// Usage counts the allocated and the held addresses of every range in one
+// round trip.
 func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -27,12 +32,12 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j]})
 		}
 	}
-	counts, err := s.net.CountTaken(ctx, segs)
+	counts, held, err := s.net.CountUsage(ctx, segs)
 	if err != nil {
 		return nil, err
 	}
 	for i := range usage {
-		usage[i].Used = uint64(counts[i])
+		usage[i].Used, usage[i].Held = uint64(counts[i]), uint64(held[i])
 	}
 	return usage, nil
 }

@@ -17,7 +17,8 @@ import (
 // Holds: addresses kept for a pod's interface (or for nobody) while no
 // container has them. A held address stays an ips/ key, so counting and
 // uniqueness work as for any allocation; its value has no container and
-// says whom it is held for. holds/<namespace>/<name>/<ifname> lists what
+// says whom it is held for; held/<address> marks it, so that a range's
+// held addresses are counted as its allocations are. holds/<namespace>/<name>/<ifname> lists what
 // one identity holds, so that its next ADD finds it in its first read.
 // pods/<namespace>/<name>/<ifname> names the one attachment of an
 // identity on a sticky network, so that a second live instance of the pod
@@ -189,7 +190,7 @@ func (n *Network) Reserve(ctx context.Context, addrs []HeldAddr) error {
 		}
 		key := n.keys.ip(h.Addr)
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
-		puts = append(puts, clientv3.OpPut(key, value))
+		puts = append(puts, clientv3.OpPut(key, value), clientv3.OpPut(n.keys.heldMark(h.Addr), h.Hold.Kind))
 	}
 	if id != nil {
 		if err := CheckIdentity(*id); err != nil {
@@ -269,7 +270,7 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 	ipKey := n.keys.ip(held.Addr)
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision)}
-		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey), clientv3.OpDelete(n.keys.heldMark(held.Addr))}
 		if id := held.Hold.For; id != nil {
 			key := n.keys.holds(*id)
 			resp, err := n.cli.Get(ctx, key)

@@ -20,6 +20,7 @@ const (
 	seenDir         = "seen/"
 	holdsDir        = "holds/"
 	podsDir         = "pods/"
+	heldDir         = "held/"
 )
 
 // keys builds the key names of one network.
@@ -74,6 +75,14 @@ func (k keys) ipSpan(from, to netip.Addr) (string, string) {
 }
 
 func (k keys) ips() string { return k.prefix + ipsDir }
+
+// heldMark marks a held address, beside its ips/ key, so that the held
+// addresses of a range are one count over [held/<from>, held/<to>].
+func (k keys) heldMark(a netip.Addr) string { return k.prefix + heldDir + AddrKey(a) }
+
+func (k keys) heldSpan(from, to netip.Addr) (string, string) {
+	return k.heldMark(from), k.heldMark(to) + "\x00"
+}
 
 func (k keys) container(containerID, ifName string) string {
 	return k.containerDir(containerID) + url.PathEscape(ifName)

@@ -107,10 +107,11 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", att.CreateRevision))
 		if h.Hold.Kind == HoldSticky {
-			ops = append(ops, clientv3.OpPut(key, value, clientv3.WithLease(lease)))
+			ops = append(ops, clientv3.OpPut(key, value, clientv3.WithLease(lease)),
+				clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind, clientv3.WithLease(lease)))
 			set.Addrs = append(set.Addrs, h)
 		} else {
-			ops = append(ops, clientv3.OpPut(key, value))
+			ops = append(ops, clientv3.OpPut(key, value), clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind))
 		}
 	}
 	if id := IdentityOf(att.Attachment); id != nil {

@@ -253,6 +253,7 @@ func (n *Network) reserveOps(att Attachment, ips []AttachedAddr, extras *Reserve
 				return nil, nil, err
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.Value(n.keys.ip(addr)), "=", want))
+			puts = append(puts, clientv3.OpDelete(n.keys.heldMark(addr)))
 			taken[addr] = true
 		} else {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
