@@ -82,7 +82,7 @@ func TestLoadEveryKey(t *testing.T) {
 			"type": "etcd",
 			"subnet": "192.0.2.0/24", "rangeStart": "192.0.2.10", "rangeEnd": "192.0.2.20", "gateway": "192.0.2.254",
 			"ranges": [
-				[{"subnet": "10.10.0.0/16", "rangeStart": "10.10.1.20", "rangeEnd": "10.10.3.50", "gateway": "10.10.0.254"}, {"subnet": "172.16.5.0/24"}],
+				[{"subnet": "10.10.0.0/16", "rangeStart": "10.10.1.20", "rangeEnd": "10.10.3.50", "gateway": "10.10.0.254"}, {"subnet": "172.16.5.0/24", "exclude": ["172.16.5.30", "172.16.5.64/28"]}],
 				[{"subnet": "3ffe:ffff:0:01ff::/64", "rangeStart": "3ffe:ffff:0:01ff::0010", "rangeEnd": "3ffe:ffff:0:01ff::0020"}]
 			],
 			"routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.10.5.1"}, {"dst": "3ffe:ffff:0:01ff::1/64"}],
@@ -109,6 +109,7 @@ func TestLoadEveryKey(t *testing.T) {
 		"192.0.2.0/24 192.0.2.10-192.0.2.20 gw 192.0.2.254 | "+
 			"10.10.0.0/16 10.10.1.20-10.10.3.50 gw 10.10.0.254, 172.16.5.0/24 - gw  | "+
 			"3ffe:ffff:0:01ff::/64 3ffe:ffff:0:01ff::0010-3ffe:ffff:0:01ff::0020 gw ")
+	expect(t, "exclude", strings.Join(n.RangeSets[1][1].Exclude, " "), "172.16.5.30 172.16.5.64/28")
 	var routes []string
 	for _, r := range n.Routes {
 		routes = append(routes, r.String())

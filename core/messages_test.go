@@ -46,6 +46,13 @@ func TestMessages(t *testing.T) {
 			{RangeSpec{Subnet: "10.0.0.0/24", RangeEnd: "y"}, `rangeEnd: "y" is not an IPv4 or IPv6 address`},
 			{RangeSpec{Subnet: "10.0.0.0/24", RangeEnd: "10.0.1.1"}, `rangeEnd 10.0.1.1 is not in subnet 10.0.0.0/24; pick an address inside the subnet`},
 			{RangeSpec{Subnet: "10.0.0.0/24", RangeStart: "10.0.0.9", RangeEnd: "10.0.0.8"}, `rangeStart 10.0.0.9 is after rangeEnd 10.0.0.8; swap them`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.0.x"}}, `exclude entry "10.0.0.x" is not an address or CIDR; write an address such as "203.0.113.30" or a CIDR such as "203.0.113.16/28"`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.0.0/33"}}, `exclude entry "10.0.0.0/33" is not an address or CIDR; write an address such as "203.0.113.30" or a CIDR such as "203.0.113.16/28"`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.0.5/28"}}, `exclude entry "10.0.0.5/28" has host bits set; for a /28 the network address is 10.0.0.0, so write "10.0.0.0/28"`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.1.30"}}, `exclude entry "10.0.1.30" is not inside subnet 10.0.0.0/24; list only addresses and CIDRs of this range's subnet, or move the entry to the range whose subnet holds it`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.0.0/23"}}, `exclude entry "10.0.0.0/23" is not inside subnet 10.0.0.0/24; list only addresses and CIDRs of this range's subnet, or move the entry to the range whose subnet holds it`},
+			{RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"2001:db8::1"}}, `exclude entry "2001:db8::1" is not inside subnet 10.0.0.0/24; list only addresses and CIDRs of this range's subnet, or move the entry to the range whose subnet holds it`},
+			{RangeSpec{Subnet: "10.0.0.0/29", Exclude: []string{"10.0.0.2", "10.0.0.3/32", "10.0.0.4/30"}}, `every address of range 10.0.0.1-10.0.0.6 is excluded or the gateway, so it has none to hand out; remove entries from "exclude" or widen the range`},
 		}
 		for _, tt := range tests {
 			if _, err := CanonicalizeRange(tt.spec); err == nil || err.Error() != tt.want {
@@ -75,12 +82,14 @@ func TestMessages(t *testing.T) {
 			{{Subnet: "10.1.0.0/24"}, {Subnet: "10.1.0.0/25"}},
 			{{Subnet: "10.0.0.0/16"}},
 			{{Subnet: "10.9.0.0/24"}, {Subnet: "10.9.1.0/24"}, {Subnet: "10.9.2.1/24"}},
+			{{Subnet: "10.8.0.0/24", Exclude: []string{"10.8.1.0/24"}}},
 		}
 		want := []string{
 			"range set 0, range 1: mixed address families: subnet 2001:db8::/64 is IPv6 but the set's first range is IPv4; put IPv4 and IPv6 ranges in separate range sets",
 			"range set 1: empty range set; give at least one range with a subnet",
 			"range set 2, range 1: subnets 10.1.0.1-10.1.0.254 and 10.1.0.1-10.1.0.126 overlap; make the ranges of a set disjoint",
 			`range set 4, range 2: subnet 10.9.2.1/24 has host bits set; for a /24 the network address is 10.9.2.0, so write "10.9.2.0/24"`,
+			`range set 5, range 0: exclude entry "10.8.1.0/24" is not inside subnet 10.8.0.0/24; list only addresses and CIDRs of this range's subnet, or move the entry to the range whose subnet holds it`,
 		}
 		got := ValidateRangeSets(specs)
 		if len(got) != len(want) {
@@ -106,6 +115,11 @@ func TestMessages(t *testing.T) {
 		_, err := set.CheckRequested(netip.MustParseAddr("10.0.0.1"))
 		if want := "requested address 10.0.0.1 is the gateway of subnet 10.0.0.0/24; gateways are never handed out"; err == nil || err.Error() != want {
 			t.Errorf("gateway: %v, want %s", err, want)
+		}
+		excl := RangeSet{mustRange(t, RangeSpec{Subnet: "10.0.0.0/24", Exclude: []string{"10.0.0.30"}})}
+		_, err = excl.CheckRequested(netip.MustParseAddr("10.0.0.30"))
+		if want := `requested address 10.0.0.30 is excluded ("exclude") from its range in subnet 10.0.0.0/24; excluded addresses are never handed out: request another address, or remove it from the range's "exclude" list`; err == nil || err.Error() != want {
+			t.Errorf("excluded: %v, want %s", err, want)
 		}
 		_, err = set.CheckRequested(netip.MustParseAddr("::ffff:10.0.0.77"))
 		if want := "requested address 10.0.0.77 is not in range set 10.0.0.1-10.0.0.9,10.0.1.5-10.0.1.254"; err == nil || err.Error() != want {

@@ -7,13 +7,13 @@ package core
 // small enough to read: a full pool is recognised from counts alone.
 
 // SegmentCapacity is the number of addresses of seg that could be handed
-// out: all of them but the range's gateway. It saturates at the largest
-// uint64.
+// out: all of them but the range's gateway and excluded addresses. It
+// saturates at the largest uint64.
 func (s RangeSet) SegmentCapacity(seg Segment) uint64 {
 	if seg.To.Less(seg.From) {
 		return 0
 	}
-	return allocatable(seg.From, seg.To, s[seg.Range].Gateway)
+	return s[seg.Range].handable(seg.From, seg.To)
 }
 
 // Split cuts seg into at most parts consecutive segments of nearly equal

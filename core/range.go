@@ -13,6 +13,8 @@ type RangeSpec struct {
 	RangeStart string `json:"rangeStart,omitempty"`
 	RangeEnd   string `json:"rangeEnd,omitempty"`
 	Gateway    string `json:"gateway,omitempty"`
+	// Exclude lists addresses and CIDRs of the subnet never to hand out.
+	Exclude []string `json:"exclude,omitempty"`
 }
 
 // Range is one canonical pool of addresses inside a subnet: every field is
@@ -22,6 +24,10 @@ type Range struct {
 	RangeStart netip.Addr
 	RangeEnd   netip.Addr
 	Gateway    netip.Addr
+	// Exclude is what the range never hands out besides its gateway:
+	// sorted, disjoint, non-adjacent spans within RangeStart..RangeEnd,
+	// nil when there are none.
+	Exclude []Span
 }
 
 // CanonicalizeRange validates spec and fills in host-local's defaults:
@@ -96,6 +102,16 @@ func CanonicalizeRange(spec RangeSpec) (Range, error) {
 	if r.RangeEnd.Less(r.RangeStart) {
 		return Range{}, errors.New("rangeStart " + r.RangeStart.String() + " is after rangeEnd " + r.RangeEnd.String() + "; swap them")
 	}
+	if len(spec.Exclude) > 0 {
+		x, err := parseExclusions(spec.Exclude, r)
+		if err != nil {
+			return Range{}, err
+		}
+		r.Exclude = x
+		if r.Capacity() == 0 {
+			return Range{}, errors.New("every address of range " + r.String() + " is excluded or the gateway, so it has none to hand out; remove entries from \"exclude\" or widen the range")
+		}
+	}
 	return r, nil
 }
 
@@ -120,27 +136,11 @@ func (r Range) Overlaps(o Range) bool {
 }
 
 // Capacity is the number of addresses the range can hand out: RangeStart to
-// RangeEnd, less the gateway when it lies inside. It saturates at the
-// largest uint64 for huge IPv6 ranges.
+// RangeEnd, less the gateway when it lies inside and less the excluded
+// addresses. It saturates at the largest uint64 for huge IPv6 ranges (a
+// default /64 has exactly 2^64-2).
 func (r Range) Capacity() uint64 {
-	return allocatable(r.RangeStart, r.RangeEnd, r.Gateway)
-}
-
-// allocatable counts the addresses from..to (inclusive, from <= to) less
-// the gateway when it lies among them, saturating at the largest uint64.
-func allocatable(from, to, gateway netip.Addr) uint64 {
-	n := distance(from, to)
-	if gateway.BitLen() != from.BitLen() || gateway.Less(from) || to.Less(gateway) {
-		return n
-	}
-	if n != ^uint64(0) {
-		return n - 1
-	}
-	// n is either exactly 2^64-1 or saturated. There are at least 2^64-1
-	// addresses, so from.Next() is among them; counting from there leaves
-	// out one address, which stands for the gateway, and is exact (2^64-2
-	// for a default IPv6 /64) unless it saturates too.
-	return distance(from.Next(), to)
+	return r.handable(r.RangeStart, r.RangeEnd)
 }
 
 // Family returns 4 or 6.
@@ -157,12 +157,17 @@ func (r Range) String() string {
 }
 
 // Spec returns the canonical range written back as a RangeSpec, with every
-// default made explicit.
+// default made explicit and the exclusions as the fewest addresses and
+// CIDRs that cover them.
 func (r Range) Spec() RangeSpec {
-	return RangeSpec{
+	spec := RangeSpec{
 		Subnet:     r.Subnet.String(),
 		RangeStart: r.RangeStart.String(),
 		RangeEnd:   r.RangeEnd.String(),
 		Gateway:    r.Gateway.String(),
 	}
+	for _, s := range r.Exclude {
+		spec.Exclude = append(spec.Exclude, spanPrefixes(s)...)
+	}
+	return spec
 }

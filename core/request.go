@@ -50,8 +50,11 @@ type RequestedError struct {
 	// Gateway is true when Addr lies in a range of Set but is the gateway
 	// of Subnet; false when it lies in none of Set's ranges.
 	Gateway bool
-	// Subnet is the subnet whose gateway Addr is; the zero Prefix unless
-	// Gateway.
+	// Excluded is true when Addr lies in a range of Set, the one of
+	// Subnet, but that range's "exclude" list holds it.
+	Excluded bool
+	// Subnet is the subnet whose gateway Addr is, or whose range
+	// excludes it; the zero Prefix unless Gateway or Excluded.
 	Subnet netip.Prefix
 }
 
@@ -59,12 +62,16 @@ func (e *RequestedError) Error() string {
 	if e.Gateway {
 		return "requested address " + e.Addr.String() + " is the gateway of subnet " + e.Subnet.String() + "; gateways are never handed out"
 	}
+	if e.Excluded {
+		return "requested address " + e.Addr.String() + ` is excluded ("exclude") from its range in subnet ` + e.Subnet.String() +
+			"; excluded addresses are never handed out: request another address, or remove it from the range's \"exclude\" list"
+	}
 	return "requested address " + e.Addr.String() + " is not in range set " + e.Set.String()
 }
 
 // CheckRequested says whether a requested address may be reserved from the
-// set: it must lie in one of the set's ranges and must not be that range's
-// gateway. It returns the index of the range, or a *RequestedError.
+// set: it must lie in one of the set's ranges and must be neither that
+// range's gateway nor one of its excluded addresses. It returns the index of the range, or a *RequestedError.
 func (s RangeSet) CheckRequested(a netip.Addr) (int, error) {
 	a = a.Unmap() // RangeFor accepts ::ffff:a.b.c.d; so must the gateway check
 	i, ok := s.RangeFor(a)
@@ -73,6 +80,9 @@ func (s RangeSet) CheckRequested(a netip.Addr) (int, error) {
 	}
 	if a == s[i].Gateway {
 		return -1, &RequestedError{Addr: a, Set: slices.Clone(s), Gateway: true, Subnet: s[i].Subnet}
+	}
+	if s[i].IsExcluded(a) {
+		return -1, &RequestedError{Addr: a, Set: slices.Clone(s), Excluded: true, Subnet: s[i].Subnet}
 	}
 	return i, nil
 }

@@ -67,7 +67,8 @@ type Choice struct {
 // gateway. pick 0 is host-local's choice, the first free address after the
 // last reserved one; a larger pick spreads allocators that lost a race for
 // the same address. When an incomplete observation ends the walk before
-// pick is reached, the last free address met is returned, if any.
+// pick is reached, the last free address met is returned, if any. Excluded
+// addresses are skipped like the gateway, an excluded span in one step.
 func (s RangeSet) Choose(observed []Observation, pick int) Choice {
 	if pick < 0 {
 		pick = 0
@@ -82,12 +83,31 @@ func (s RangeSet) Choose(observed []Observation, pick int) Choice {
 		seen++
 		return seen > pick
 	}
+	// skip returns the address after the exclusion that holds a, so that
+	// a walk steps over an excluded span in one move, however long; ok is
+	// false when a is not excluded.
+	skip := func(a netip.Addr, rangeIdx int) (next netip.Addr, ok bool) {
+		x, ok := s[rangeIdx].excluded(a)
+		if !ok {
+			return a, false
+		}
+		return x.To.Next(), true
+	}
 	for i, obs := range observed {
 		seg := obs.Segment
 		cur := seg.From
 		segmentDone := false
+	walk:
 		for _, taken := range obs.Taken {
 			for cur.IsValid() && cur.Less(taken) && !seg.To.Less(cur) {
+				if next, ok := skip(cur, seg.Range); ok {
+					cur = next
+					if !cur.IsValid() || seg.To.Less(cur) {
+						segmentDone = true // excluded to the segment's end
+						break walk
+					}
+					continue
+				}
 				if consider(cur, seg.Range) {
 					return last
 				}
@@ -104,6 +124,12 @@ func (s RangeSet) Choose(observed []Observation, pick int) Choice {
 		if segmentDone || !cur.IsValid() {
 			continue
 		}
+		if next, ok := skip(cur, seg.Range); ok {
+			if !next.IsValid() || seg.To.Less(next) {
+				continue // excluded to the segment's end
+			}
+			cur = next
+		}
 		if !obs.Complete {
 			if last.Found {
 				return last
@@ -114,7 +140,11 @@ func (s RangeSet) Choose(observed []Observation, pick int) Choice {
 			}
 			return Choice{Resume: resume}
 		}
-		for !seg.To.Less(cur) {
+		for cur.IsValid() && !seg.To.Less(cur) {
+			if next, ok := skip(cur, seg.Range); ok {
+				cur = next
+				continue
+			}
 			if consider(cur, seg.Range) {
 				return last
 			}

@@ -845,7 +845,7 @@ func checkCanonicalRange(t *testing.T, what string, r Range) {
 		}
 	}
 	again, err := CanonicalizeRange(r.Spec())
-	if err != nil || again != r {
+	if err != nil || !cmp.Equal(again, r, netipEqual) {
 		t.Errorf("%s: Spec() does not round-trip: %v, %v", what, again, err)
 	}
 	if c := r.Capacity(); c == 0 && !(r.RangeStart == r.RangeEnd && r.RangeStart == r.Gateway) {

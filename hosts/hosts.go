@@ -30,13 +30,22 @@ type Core interface {
 	// CheckRequested checks that a requested address may be reserved.
 	CheckRequested(set core.RangeSet, addr netip.Addr) (rangeIndex int, err error)
 	// RangeCapacities returns how many addresses each range of the set can
-	// hand out (saturating at the largest uint64).
+	// hand out, excluded addresses left out (saturating at the largest
+	// uint64).
 	RangeCapacities(set core.RangeSet) []uint64
 	// SegmentCapacity counts the addresses of a segment that could be
-	// handed out (all but the gateway).
+	// handed out (all but the gateway and excluded addresses).
 	SegmentCapacity(set core.RangeSet, seg core.Segment) uint64
 	// Split cuts a segment into at most parts consecutive segments.
 	Split(seg core.Segment, parts int) []core.Segment
-	// Spot returns the set's address at position seed (modulo its size).
+	// Spot returns the set's address at position seed (modulo its size),
+	// never an excluded one.
 	Spot(set core.RangeSet, seed uint64) netip.Addr
+	// RangeExclusions returns how many addresses each range of the set
+	// excludes besides its gateway (saturating at the largest uint64).
+	RangeExclusions(set core.RangeSet) []uint64
+	// WithoutExcluded cuts the excluded addresses out of segments, so
+	// that counts of taken addresses over them compare exactly with
+	// SegmentCapacity; without exclusions it returns them unchanged.
+	WithoutExcluded(set core.RangeSet, segs []core.Segment) []core.Segment
 }

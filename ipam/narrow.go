@@ -81,7 +81,13 @@ search:
 // Shares are computed in floating point: IPv6 capacities reach 2^64, where
 // integer products and sums overflow (an overflowed share of 1 would leave
 // a /64 uncut, counted again and again).
+//
+// Excluded addresses are cut out first: a piece holding an excluded
+// address that was allocated before its exclusion would count it as taken
+// while SegmentCapacity leaves it out, and could look full with a free
+// address left.
 func (s *Session) cut(set core.RangeSet, segs []core.Segment) []core.Segment {
+	segs = s.core.WithoutExcluded(set, segs)
 	caps := make([]float64, len(segs))
 	var total float64
 	for i, seg := range segs {

@@ -152,9 +152,13 @@ func usageOf(host hosts.Core, sets []core.RangeSet, taken [][]netip.Addr) []Usag
 	var out []Usage
 	for i, set := range sets {
 		caps := host.RangeCapacities(set)
+		excl := host.RangeExclusions(set)
 		for j, r := range set {
-			out = append(out, Usage{RangeSet: i, Range: j, Capacity: caps[j],
-				Used: uint64(len(within(taken[i], r.RangeStart, r.RangeEnd)))})
+			u := Usage{RangeSet: i, Range: j, Capacity: caps[j], Excluded: excl[j]}
+			for _, seg := range host.WithoutExcluded(set, []core.Segment{{Range: j, From: r.RangeStart, To: r.RangeEnd}}) {
+				u.Used += uint64(len(within(taken[i], seg.From, seg.To)))
+			}
+			out = append(out, u)
 		}
 	}
 	return out

@@ -7,10 +7,15 @@ import (
 	"github.com/etcd-cni/etcd-ipam/core"
 )
 
-// Usage is how full one range is.
+// Usage is how full one range is. Capacity is what the range can hand
+// out (its gateway and excluded addresses left out), Excluded how many
+// addresses its "exclude" list keeps back, and Used how many of the
+// Capacity addresses are allocated: an address allocated before it was
+// excluded stays allocated until released but counts in neither.
 type Usage struct {
 	RangeSet, Range int
 	Capacity        uint64
+	Excluded        uint64
 	// Used counts the allocated addresses, held ones included.
 	Used uint64
 	// Held counts the addresses held for a pod or reserved (no ADD but
@@ -24,20 +29,28 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var segs []core.Segment
+	var owner []int // the usage each segment counts for
 	var usage []Usage
 	for i, set := range s.sets {
 		caps := s.core.RangeCapacities(set)
+		excl := s.core.RangeExclusions(set)
 		for j, r := range set {
-			segs = append(segs, core.Segment{Range: j, From: r.RangeStart, To: r.RangeEnd})
-			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j]})
+			// Counted without the excluded addresses, so that Used never
+			// exceeds Capacity (a range without exclusions is one count).
+			for _, seg := range s.core.WithoutExcluded(set, []core.Segment{{Range: j, From: r.RangeStart, To: r.RangeEnd}}) {
+				segs = append(segs, seg)
+				owner = append(owner, len(usage))
+			}
+			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j], Excluded: excl[j]})
 		}
 	}
 	counts, held, err := s.net.CountUsage(ctx, segs)
 	if err != nil {
 		return nil, err
 	}
-	for i := range usage {
-		usage[i].Used, usage[i].Held = uint64(counts[i]), uint64(held[i])
+	for k, n := range counts {
+		usage[owner[k]].Used += uint64(n)
+		usage[owner[k]].Held += uint64(held[k])
 	}
 	return usage, nil
 }

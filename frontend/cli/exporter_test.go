@@ -141,7 +141,7 @@ func nodeSeries(families map[string]*dto.MetricFamily, name string) map[string]f
 // capacities that `etcd-ipam usage` computes and the allocations counted
 // from what the plugin's ADDs returned.
 type expectedUsage struct {
-	capacity, allocated map[string]float64 // by "network/range_set/range"
+	capacity, allocated, excluded map[string]float64 // by "network/range_set/range"
 }
 
 // expectUsage runs `usage --json` for the capacities and sorts each
@@ -157,6 +157,7 @@ func expectUsage(t *testing.T, n *testNet, name string, s *ipam.Session, allocat
 			t.Fatalf("range label %q, but usage shows the range as %q", key, want)
 		}
 		want.capacity[key] = float64(r.Size)
+		want.excluded[key] = float64(r.Excluded)
 		want.allocated[key] = 0
 	}
 	for _, a := range allocated {
@@ -188,9 +189,9 @@ func newExporterNets(t *testing.T) *exporterNets {
 	t.Helper()
 	x := &exporterNets{
 		a:    newTestNet(t, "net-a", specRanges),
-		b:    newTestNet(t, "net-b", `[[{"subnet": "192.0.2.0/28"}]]`),
+		b:    newTestNet(t, "net-b", `[[{"subnet": "192.0.2.0/28", "exclude": ["192.0.2.8/30", "192.0.2.13"]}]]`),
 		dir:  t.TempDir(),
-		want: &expectedUsage{capacity: map[string]float64{}, allocated: map[string]float64{}},
+		want: &expectedUsage{capacity: map[string]float64{}, allocated: map[string]float64{}, excluded: map[string]float64{}},
 	}
 	sa, sb := x.a.session(t, "node-a"), x.b.session(t, "node-b")
 	var addrsA, addrsB []string
@@ -254,11 +255,15 @@ func TestExporterCountsRealAllocations(t *testing.T) {
 	}
 	checkGauges(t, "etcd_ipam_range_capacity_addresses", series(families, "etcd_ipam_range_capacity_addresses"), x.want.capacity)
 	checkGauges(t, "etcd_ipam_range_allocated_addresses", series(families, "etcd_ipam_range_allocated_addresses"), x.want.allocated)
+	checkGauges(t, "etcd_ipam_range_excluded_addresses", series(families, "etcd_ipam_range_excluded_addresses"), x.want.excluded)
+	if got := x.want.excluded["net-b/0/192.0.2.1-192.0.2.14"]; got != 5 {
+		t.Errorf("net-b's range excludes %v addresses, want 5 (the test's premise)", got)
+	}
 	checkGauges(t, "etcd_ipam_up", series(families, "etcd_ipam_up"), map[string]float64{"net-a//": 1, "net-b//": 1})
 	if d := series(families, "etcd_ipam_scrape_duration_seconds"); len(d) != 2 || d["net-a//"] <= 0 || d["net-b//"] <= 0 {
 		t.Errorf("etcd_ipam_scrape_duration_seconds = %v, want a positive duration per network", d)
 	}
-	for _, name := range []string{"etcd_ipam_up", "etcd_ipam_range_capacity_addresses", "etcd_ipam_range_allocated_addresses", "etcd_ipam_scrape_duration_seconds"} {
+	for _, name := range []string{"etcd_ipam_up", "etcd_ipam_range_capacity_addresses", "etcd_ipam_range_allocated_addresses", "etcd_ipam_range_excluded_addresses", "etcd_ipam_scrape_duration_seconds"} {
 		if f := families[name]; f == nil || f.GetHelp() == "" || f.GetType() != dto.MetricType_GAUGE {
 			t.Errorf("%s: want a gauge with # HELP, got %v", name, f)
 		}

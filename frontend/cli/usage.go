@@ -21,8 +21,9 @@ func usageCommand() *cli.Command {
 		Usage:     "show size, used and free addresses of every range as a bar chart",
 		UsageText: "etcd-ipam usage --config FILE [--json]",
 		Description: "Counts the allocated addresses of every range in etcd (one round trip) and\n" +
-			"draws one bar per range. Size is what the range can hand out (its gateway\n" +
-			"excluded).\n\n" +
+			"draws one bar per range. Size is what the range can hand out: its gateway\n" +
+			"and the addresses its \"exclude\" list names are left out, and Excluded says\n" +
+			"how many the list keeps back (size + excluded is the size without it).\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam usage --config /etc/cni/net.d/10-examplenet.conflist",
 		Flags:  append(networkFlags(), jsonFlag()),
@@ -41,7 +42,8 @@ type rangeUsage struct {
 	Size       uint64  `json:"size"`
 	Used       uint64  `json:"used"`
 	Free       uint64  `json:"free"`
-	Percent    float64 `json:"percent"` // rounded to two decimals
+	Excluded   uint64  `json:"excluded"` // never handed out, not in Size
+	Percent    float64 `json:"percent"`  // rounded to two decimals
 }
 
 // usageReport is the output of usage --json.
@@ -66,7 +68,7 @@ func describeUsage(sets []core.RangeSet, usage []ipam.Usage) []rangeUsage {
 		out = append(out, rangeUsage{
 			RangeSet: u.RangeSet, Range: u.Range,
 			Subnet: r.Subnet.String(), RangeStart: r.RangeStart.String(), RangeEnd: r.RangeEnd.String(), Gateway: r.Gateway.String(),
-			Size: u.Capacity, Used: u.Used, Free: free, Percent: percent,
+			Size: u.Capacity, Used: u.Used, Free: free, Excluded: u.Excluded, Percent: percent,
 		})
 	}
 	return out
@@ -112,10 +114,10 @@ func bar(used, size uint64, percent float64) string {
 func printUsage(w io.Writer, report usageReport) {
 	fmt.Fprintf(w, "network %s\n", report.Network)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tSIZE\tFREE")
+	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tSIZE\tFREE\tEXCLUDED")
 	for _, r := range report.Ranges {
-		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
-			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Size, r.Free)
+		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
+			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Size, r.Free, r.Excluded)
 	}
 	_ = tw.Flush()
 }

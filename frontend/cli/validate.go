@@ -21,9 +21,9 @@ func validateCommand() *cli.Command {
 		Usage:     "check a network configuration and report every problem at once",
 		UsageText: "etcd-ipam validate --config FILE [--json]",
 		Description: "Loads the configuration as the plugin does and checks every range set and\n" +
-			"range (subnet, rangeStart, rangeEnd, gateway, overlaps), naming the range set\n" +
-			"and range of each problem, and that the TLS files it names can be read. It\n" +
-			"does not contact etcd. Exits 1 when there is any problem.\n\n" +
+			"range (subnet, rangeStart, rangeEnd, gateway, exclude, overlaps), naming the\n" +
+			"range set and range of each problem, and that the TLS files it names can be\n" +
+			"read. It does not contact etcd. Exits 1 when there is any problem.\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam validate --config /etc/cni/net.d/10-examplenet.conflist",
 		Flags:  append(append([]cli.Flag{configFlag()}, etcdFlags()...), coreFlag(), jsonFlag()),

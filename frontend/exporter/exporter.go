@@ -217,20 +217,23 @@ func (c *Collector) Close() error {
 	return errors.Join(errs...)
 }
 
-// usageStep counts the capacity and the allocated addresses of every range
-// with one round trip of count-only requests.
+// usageStep counts the capacity, the excluded and the allocated addresses
+// of every range with one round trip of count-only requests.
 type usageStep struct {
-	capacity, allocated *prometheus.Desc
+	capacity, allocated, excluded *prometheus.Desc
 }
 
 func newUsageStep() *usageStep {
 	labels := []string{"network", "range_set", "range"}
 	return &usageStep{
 		capacity: prometheus.NewDesc("etcd_ipam_range_capacity_addresses",
-			"Addresses the range can hand out (its gateway excluded), as etcd-ipam usage counts them.",
+			"Addresses the range can hand out (its gateway and \"exclude\" list left out), as etcd-ipam usage counts them.",
 			labels, nil),
 		allocated: prometheus.NewDesc("etcd_ipam_range_allocated_addresses",
-			"Addresses of the range allocated in etcd.",
+			"Addresses of the range allocated in etcd (of those it can hand out).",
+			labels, nil),
+		excluded: prometheus.NewDesc("etcd_ipam_range_excluded_addresses",
+			"Addresses of the range its \"exclude\" list keeps from being handed out (the gateway aside).",
 			labels, nil),
 	}
 }
@@ -238,6 +241,7 @@ func newUsageStep() *usageStep {
 func (u *usageStep) describe(ch chan<- *prometheus.Desc) {
 	ch <- u.capacity
 	ch <- u.allocated
+	ch <- u.excluded
 }
 
 func (u *usageStep) collect(ctx context.Context, network string, s Session, emit func(prometheus.Metric)) error {
@@ -250,6 +254,7 @@ func (u *usageStep) collect(ctx context.Context, network string, s Session, emit
 		set, rng := strconv.Itoa(r.RangeSet), RangeText(sets[r.RangeSet][r.Range])
 		emit(prometheus.MustNewConstMetric(u.capacity, prometheus.GaugeValue, float64(r.Capacity), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.allocated, prometheus.GaugeValue, float64(r.Used), network, set, rng))
+		emit(prometheus.MustNewConstMetric(u.excluded, prometheus.GaugeValue, float64(r.Excluded), network, set, rng))
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ func Vectors() []Vector {
 		core.RangeSpec{Subnet: "198.51.100.0/24", RangeStart: "198.51.100.10", RangeEnd: "198.51.100.19"},
 	)
 	small := Set(core.RangeSpec{Subnet: "203.0.113.0/24", RangeStart: "203.0.113.10", RangeEnd: "203.0.113.11"})
+	// A /29 whose .3 and .5 are excluded hands out .2, .4 and .6 only.
+	holes := Set(core.RangeSpec{Subnet: "192.0.2.0/29", Exclude: []string{"192.0.2.5", "192.0.2.3/32"}})
 	return []Vector{
 		{
 			Name: "canonicalize/defaults-v4",
@@ -104,6 +106,39 @@ func Vectors() []Vector {
 			},
 		},
 		{
+			Name: "canonicalize/exclude-sorted-merged-clipped",
+			Call: func(c hosts.Core) any {
+				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{
+					Subnet: "198.51.100.0/24", RangeStart: "198.51.100.10", RangeEnd: "198.51.100.40",
+					Exclude: []string{"198.51.100.32/28", "198.51.100.30", "198.51.100.31", "198.51.100.0/29"},
+				}}})
+				return Canonicalized{s, err}
+			},
+			Want: Canonicalized{Sets: []core.RangeSet{{{
+				Subnet: prefix("198.51.100.0/24"), RangeStart: addr("198.51.100.10"),
+				RangeEnd: addr("198.51.100.40"), Gateway: addr("198.51.100.1"),
+				Exclude: []core.Span{{From: addr("198.51.100.30"), To: addr("198.51.100.40")}},
+			}}}},
+		},
+		{
+			Name: "canonicalize/exclude-outside-subnet",
+			Call: func(c hosts.Core) any {
+				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.0/24", Exclude: []string{"203.0.113.9", "198.51.100.0/28"}}}})
+				return Canonicalized{s, err}
+			},
+			Want: Canonicalized{Err: &core.ConfigError{RangeSet: 0, Range: 0,
+				Reason: `exclude entry "198.51.100.0/28" is not inside subnet 203.0.113.0/24; list only addresses and CIDRs of this range's subnet, or move the entry to the range whose subnet holds it`}},
+		},
+		{
+			Name: "canonicalize/exclude-everything",
+			Call: func(c hosts.Core) any {
+				s, err := c.CanonicalizeRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.0/30", Exclude: []string{"203.0.113.2"}}}})
+				return Canonicalized{s, err}
+			},
+			Want: Canonicalized{Err: &core.ConfigError{RangeSet: 0, Range: 0,
+				Reason: `every address of range 203.0.113.1-203.0.113.2 is excluded or the gateway, so it has none to hand out; remove entries from "exclude" or widen the range`}},
+		},
+		{
 			Name: "validate/none",
 			Call: func(c hosts.Core) any {
 				return c.ValidateRangeSets([][]core.RangeSpec{{{Subnet: "203.0.113.0/24"}}})
@@ -162,6 +197,24 @@ func Vectors() []Vector {
 			Want: core.Choice{Resume: []core.Segment{seg(0, "203.0.113.3", "203.0.113.254")}},
 		},
 		{
+			Name: "choose/skips-excluded",
+			Call: func(c hosts.Core) any {
+				return c.Choose(holes, []core.Observation{{
+					Segment: seg(0, "192.0.2.1", "192.0.2.6"), Taken: []netip.Addr{addr("192.0.2.2")}, Complete: true,
+				}}, 1)
+			},
+			Want: core.Choice{Found: true, Addr: addr("192.0.2.6"), Range: 0},
+		},
+		{
+			Name: "choose/excluded-exhausted",
+			Call: func(c hosts.Core) any {
+				return c.Choose(holes, []core.Observation{{
+					Segment: seg(0, "192.0.2.1", "192.0.2.6"), Taken: []netip.Addr{addr("192.0.2.2"), addr("192.0.2.4"), addr("192.0.2.6")}, Complete: true,
+				}}, 0)
+			},
+			Want: core.Choice{Exhausted: true},
+		},
+		{
 			Name: "choose/exhausted",
 			Call: func(c hosts.Core) any {
 				return c.Choose(small, []core.Observation{{
@@ -215,6 +268,17 @@ func Vectors() []Vector {
 				Message: "requested address 2001:db8::1 is the gateway of subnet 2001:db8::/64; gateways are never handed out"},
 		},
 		{
+			Name: "check-requested/errors-as-excluded",
+			Call: func(c hosts.Core) any {
+				_, err := c.CheckRequested(holes, addr("192.0.2.5"))
+				return As(err)
+			},
+			Want: Requested{As: true,
+				Err: core.RequestedError{Addr: addr("192.0.2.5"), Set: holes, Excluded: true, Subnet: prefix("192.0.2.0/29")},
+				Message: `requested address 192.0.2.5 is excluded ("exclude") from its range in subnet 192.0.2.0/29; ` +
+					`excluded addresses are never handed out: request another address, or remove it from the range's "exclude" list`},
+		},
+		{
 			Name: "check-requested/outside",
 			Call: func(c hosts.Core) any {
 				i, err := c.CheckRequested(v4, addr("192.0.2.9"))
@@ -250,6 +314,40 @@ func Vectors() []Vector {
 			Want: []uint64{^uint64(0)},
 		},
 		{
+			Name: "range-capacities/excluded",
+			Call: func(c hosts.Core) any { return c.RangeCapacities(holes) },
+			Want: []uint64{3},
+		},
+		{
+			Name: "range-exclusions",
+			Call: func(c hosts.Core) any { return c.RangeExclusions(holes) },
+			Want: []uint64{2},
+		},
+		{
+			Name: "range-exclusions/none",
+			Call: func(c hosts.Core) any { return c.RangeExclusions(two) },
+			Want: []uint64{0, 0},
+		},
+		{
+			Name: "segment-capacity/excluded",
+			Call: func(c hosts.Core) any { return c.SegmentCapacity(holes, seg(0, "192.0.2.1", "192.0.2.5")) },
+			Want: uint64(2),
+		},
+		{
+			Name: "without-excluded",
+			Call: func(c hosts.Core) any {
+				return c.WithoutExcluded(holes, []core.Segment{seg(0, "192.0.2.1", "192.0.2.6"), seg(0, "192.0.2.5", "192.0.2.5")})
+			},
+			Want: []core.Segment{seg(0, "192.0.2.1", "192.0.2.2"), seg(0, "192.0.2.4", "192.0.2.4"), seg(0, "192.0.2.6", "192.0.2.6")},
+		},
+		{
+			Name: "without-excluded/none",
+			Call: func(c hosts.Core) any {
+				return c.WithoutExcluded(two, []core.Segment{seg(1, "198.51.100.10", "198.51.100.19")})
+			},
+			Want: []core.Segment{seg(1, "198.51.100.10", "198.51.100.19")},
+		},
+		{
 			Name: "segment-capacity/without-gateway",
 			Call: func(c hosts.Core) any { return c.SegmentCapacity(v4, seg(0, "203.0.113.1", "203.0.113.10")) },
 			Want: uint64(9),
@@ -268,6 +366,11 @@ func Vectors() []Vector {
 			Name: "spot/wraps",
 			Call: func(c hosts.Core) any { return c.Spot(v4, 300) },
 			Want: addr("203.0.113.47"),
+		},
+		{
+			Name: "spot/skips-excluded",
+			Call: func(c hosts.Core) any { return c.Spot(holes, 3) }, // .1 .2 .4 .6: the fourth
+			Want: addr("192.0.2.6"),
 		},
 		{
 			Name: "spot/ipv6",

@@ -60,3 +60,11 @@ func (Host) Split(seg core.Segment, parts int) []core.Segment { return core.Spli
 
 // Spot implements hosts.Core.
 func (Host) Spot(set core.RangeSet, seed uint64) netip.Addr { return set.Spot(seed) }
+
+// RangeExclusions implements hosts.Core.
+func (Host) RangeExclusions(set core.RangeSet) []uint64 { return set.Exclusions() }
+
+// WithoutExcluded implements hosts.Core.
+func (Host) WithoutExcluded(set core.RangeSet, segs []core.Segment) []core.Segment {
+	return set.WithoutExcluded(segs)
+}

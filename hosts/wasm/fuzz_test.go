@@ -57,6 +57,9 @@ func FuzzHostsAgree(f *testing.F) {
 			}
 			pick := g.intn(6) - 1
 			agree(t, "Choose", func(c hosts.Core) any { return c.Choose(set, observed, pick) }, w, n)
+			if choice := set.Choose(observed, pick); choice.Found && set[choice.Range].IsExcluded(choice.Addr) {
+				t.Fatalf("Choose picked excluded address %s of %v", choice.Addr, set[choice.Range].Exclude)
+			}
 			addr := g.addrNear(set)
 			agree(t, "CheckRequested", func(c hosts.Core) any {
 				i, err := c.CheckRequested(set, addr)
@@ -73,8 +76,28 @@ func FuzzHostsAgree(f *testing.F) {
 			agree(t, "Split", func(c hosts.Core) any { return c.Split(seg, parts) }, w, n)
 			seed := g.uint64()
 			agree(t, "Spot", func(c hosts.Core) any { return c.Spot(set, seed) }, w, n)
+			if a := set.Spot(seed); excludedIn(set, a) {
+				t.Fatalf("Spot(%d) = excluded address %s", seed, a)
+			}
+			agree(t, "RangeExclusions", func(c hosts.Core) any { return c.RangeExclusions(set) }, w, n)
+			agree(t, "WithoutExcluded", func(c hosts.Core) any { return c.WithoutExcluded(set, order) }, w, n)
+			for _, piece := range set.WithoutExcluded(order) {
+				if excludedIn(set, piece.From) || excludedIn(set, piece.To) || piece.To.Less(piece.From) {
+					t.Fatalf("WithoutExcluded left %v", piece)
+				}
+			}
 		}
 	})
+}
+
+// excludedIn reports whether a is excluded by any range of set.
+func excludedIn(set core.RangeSet, a netip.Addr) bool {
+	for _, r := range set {
+		if r.IsExcluded(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // agree runs call on both hosts and fails unless both return the same
@@ -159,7 +182,34 @@ func (g *gen) spec() core.RangeSpec {
 	s.RangeStart = g.bound(base)
 	s.RangeEnd = g.bound(base)
 	s.Gateway = g.bound(base)
+	if g.intn(2) == 0 {
+		s.Exclude = g.exclusions(base, bits)
+	}
 	return s
+}
+
+// exclusions draws "exclude" entries near base: addresses, CIDRs of the
+// subnet (the whole subnet sometimes), CIDRs with host bits set or reaching
+// outside it, the other family and entries that are not addresses at all.
+func (g *gen) exclusions(base netip.Addr, bits int) []string {
+	out := make([]string, g.intn(5))
+	for i := range out {
+		a := offset(base, uint64(g.byte()))
+		switch g.intn(8) {
+		case 0:
+			out[i] = []string{"x", "", "203.0.113.0/33", "2001:db8::1", "198.51.100.7", "fe80::1%eth0", " 203.0.113.9 ", "::ffff:203.0.113.9"}[g.intn(8)]
+		case 1, 2:
+			b := bits + g.intn(a.BitLen()-bits+1) - g.intn(2) // sometimes one bit short
+			p := netip.PrefixFrom(a, b)
+			if g.intn(4) > 0 {
+				p = p.Masked()
+			}
+			out[i] = p.String()
+		default:
+			out[i] = a.String()
+		}
+	}
+	return out
 }
 
 // bound draws an optional address near base, or a malformed one.

@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "7d447da8bc1f1db3faf19c56b18e5722c8ce34a36e14d2fae8b3413d0bd50995"
-	moduleDigest        = "a27edb6aa38d5a3ce7ed7d427cc42452a75d80d9b1801cd532ab4a46e46ab36d"
+	moduleSourcesDigest = "de5fb83003fa4c2bddeaefbd165d529633b7883e2c37e7d1a082895de32755dd"
+	moduleDigest        = "be04b09b22e0c639962edb4200a09886b191bf8d36556fbef4942bd8d6b0e90a"
 	moduleGoVersion     = "go1.26.8"
 )

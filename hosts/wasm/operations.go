@@ -97,3 +97,19 @@ func (h *Host) Spot(set core.RangeSet, seed uint64) (a netip.Addr) {
 	})
 	return a
 }
+
+// RangeExclusions implements hosts.Core.
+func (h *Host) RangeExclusions(set core.RangeSet) (counts []uint64) {
+	h.call(abi.RangeExclusions, func(w *abi.Writer) { w.RangeSet(set) }, func(r *abi.Reader) {
+		counts = r.Uints()
+	})
+	return counts
+}
+
+// WithoutExcluded implements hosts.Core.
+func (h *Host) WithoutExcluded(set core.RangeSet, segs []core.Segment) (out []core.Segment) {
+	h.call(abi.WithoutExcluded, func(w *abi.Writer) { w.RangeSet(set); w.Segments(segs) }, func(r *abi.Reader) {
+		out = r.Segments()
+	})
+	return out
+}

@@ -147,3 +147,17 @@ func spot(n uint32) uint64 {
 	set, seed := r.RangeSet(), r.Uint()
 	return reply(r, func(w *abi.Writer) { w.Addr(set.Spot(seed)) })
 }
+
+//go:wasmexport range_exclusions
+func rangeExclusions(n uint32) uint64 {
+	r := args(n)
+	set := r.RangeSet()
+	return reply(r, func(w *abi.Writer) { w.Uints(set.Exclusions()) })
+}
+
+//go:wasmexport without_excluded
+func withoutExcluded(n uint32) uint64 {
+	r := args(n)
+	set, segs := r.RangeSet(), r.Segments()
+	return reply(r, func(w *abi.Writer) { w.Segments(set.WithoutExcluded(segs)) })
+}

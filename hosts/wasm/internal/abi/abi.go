@@ -40,6 +40,8 @@ const (
 	SegmentCapacity       = "segment_capacity"
 	Split                 = "split"
 	Spot                  = "spot"
+	RangeExclusions       = "range_exclusions"
+	WithoutExcluded       = "without_excluded"
 )
 
 // Operations lists every operation export (all but Buffer), so that a host
@@ -47,6 +49,7 @@ const (
 var Operations = []string{
 	CanonicalizeRangeSets, ValidateRangeSets, SearchOrder, Choose, AssignRequested,
 	CheckRequested, RangeCapacities, SegmentCapacity, Split, Spot,
+	RangeExclusions, WithoutExcluded,
 }
 
 // Pack joins a result's address and length into an operation's return value.

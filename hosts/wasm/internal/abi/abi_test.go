@@ -22,7 +22,11 @@ func TestRoundTrip(t *testing.T) {
 		{}, netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
 		netip.PrefixFrom(netip.MustParseAddr("203.0.113.1"), 33), // invalid bits
 	}
-	set := core.RangeSet{{Subnet: prefixes[1], RangeStart: addrs[1], RangeEnd: addrs[1].Next(), Gateway: addrs[1]}}
+	set := core.RangeSet{
+		{Subnet: prefixes[1], RangeStart: addrs[1], RangeEnd: addrs[1].Next(), Gateway: addrs[1]},
+		{Subnet: prefixes[2], RangeStart: addrs[3], RangeEnd: addrs[3], Gateway: addrs[3], Exclude: []core.Span{{From: addrs[3], To: addrs[4]}, {}}},
+		{Subnet: prefixes[1], Exclude: []core.Span{}},
+	}
 	segs := []core.Segment{{Range: -1, From: addrs[3], To: addrs[4]}, {Range: 1 << 40}}
 	ints := []int{0, 1, -1, 1<<63 - 1, -1 << 63}
 	uints := []uint64{0, 127, 128, 1<<64 - 1}
@@ -42,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 	w.Uints([]uint64{})
 	w.Addrs(nil)
 	w.Addrs([]netip.Addr{})
-	w.RangeSpecs([][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}}, nil, {}})
+	w.RangeSpecs([][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}, {Exclude: []string{"a", ""}}, {Exclude: []string{}}}, nil, {}})
 	w.RangeSets([]core.RangeSet{set, nil})
 	w.Observations([]core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
 	w.Choice(core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
@@ -51,6 +55,7 @@ func TestRoundTrip(t *testing.T) {
 		nil,
 		{Addr: addrs[1], Set: set},
 		{Addr: addrs[1], Set: set, Gateway: true, Subnet: prefixes[1]},
+		{Addr: addrs[3], Set: set, Excluded: true, Subnet: prefixes[2]},
 		{Addr: addrs[4], Set: core.RangeSet{}},
 	}
 	for _, e := range reqErrs {
@@ -84,7 +89,7 @@ func TestRoundTrip(t *testing.T) {
 	check("empty Uints", r.Uints(), []uint64{})
 	check("nil Addrs", r.Addrs(), []netip.Addr(nil))
 	check("empty Addrs", r.Addrs(), []netip.Addr{})
-	check("RangeSpecs", r.RangeSpecs(), [][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}}, nil, {}})
+	check("RangeSpecs", r.RangeSpecs(), [][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}, {Exclude: []string{"a", ""}}, {Exclude: []string{}}}, nil, {}})
 	check("RangeSets", r.RangeSets(), []core.RangeSet{set, nil})
 	check("Observations", r.Observations(), []core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
 	check("Choice", r.Choice(), core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})

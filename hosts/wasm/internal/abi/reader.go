@@ -185,7 +185,7 @@ func (r *Reader) RangeSpecs() [][]core.RangeSpec {
 		}
 		set := make([]core.RangeSpec, m)
 		for j := range set {
-			set[j] = core.RangeSpec{Subnet: r.String(), RangeStart: r.String(), RangeEnd: r.String(), Gateway: r.String()}
+			set[j] = core.RangeSpec{Subnet: r.String(), RangeStart: r.String(), RangeEnd: r.String(), Gateway: r.String(), Exclude: r.Strings()}
 		}
 		out[i] = set
 	}
@@ -200,7 +200,33 @@ func (r *Reader) RangeSet() core.RangeSet {
 	}
 	out := make(core.RangeSet, n)
 	for i := range out {
-		out[i] = core.Range{Subnet: r.Prefix(), RangeStart: r.Addr(), RangeEnd: r.Addr(), Gateway: r.Addr()}
+		out[i] = core.Range{Subnet: r.Prefix(), RangeStart: r.Addr(), RangeEnd: r.Addr(), Gateway: r.Addr(), Exclude: r.Spans()}
+	}
+	return out
+}
+
+// Strings reads a slice of strings.
+func (r *Reader) Strings() []string {
+	n, ok := r.sliceLen()
+	if !ok {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// Spans reads a slice of address spans.
+func (r *Reader) Spans() []core.Span {
+	n, ok := r.sliceLen()
+	if !ok {
+		return nil
+	}
+	out := make([]core.Span, n)
+	for i := range out {
+		out[i] = core.Span{From: r.Addr(), To: r.Addr()}
 	}
 	return out
 }
@@ -280,5 +306,5 @@ func (r *Reader) RequestedError() *core.RequestedError {
 	if !r.Bool() {
 		return nil
 	}
-	return &core.RequestedError{Addr: r.Addr(), Set: r.RangeSet(), Gateway: r.Bool(), Subnet: r.Prefix()}
+	return &core.RequestedError{Addr: r.Addr(), Set: r.RangeSet(), Gateway: r.Bool(), Excluded: r.Bool(), Subnet: r.Prefix()}
 }

@@ -95,6 +95,7 @@ func (w *Writer) RangeSpecs(specs [][]core.RangeSpec) {
 			w.String(s.RangeStart)
 			w.String(s.RangeEnd)
 			w.String(s.Gateway)
+			w.Strings(s.Exclude)
 		}
 	}
 }
@@ -107,6 +108,24 @@ func (w *Writer) RangeSet(set core.RangeSet) {
 		w.Addr(r.RangeStart)
 		w.Addr(r.RangeEnd)
 		w.Addr(r.Gateway)
+		w.Spans(r.Exclude)
+	}
+}
+
+// Strings writes a slice of strings.
+func (w *Writer) Strings(ss []string) {
+	w.sliceLen(len(ss), ss == nil)
+	for _, s := range ss {
+		w.String(s)
+	}
+}
+
+// Spans writes a slice of address spans.
+func (w *Writer) Spans(spans []core.Span) {
+	w.sliceLen(len(spans), spans == nil)
+	for _, s := range spans {
+		w.Addr(s.From)
+		w.Addr(s.To)
 	}
 }
 
@@ -183,5 +202,6 @@ func (w *Writer) RequestedError(e *core.RequestedError) {
 	w.Addr(e.Addr)
 	w.RangeSet(e.Set)
 	w.Bool(e.Gateway)
+	w.Bool(e.Excluded)
 	w.Prefix(e.Subnet)
 }
