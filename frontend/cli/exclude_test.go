@@ -46,7 +46,7 @@ func TestPlanAndUsageWithExclusions(t *testing.T) {
 	text := runCLI(t, nil, "usage", "--config", n.confPath).ok(t).stdout
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	if len(lines) != 3 || !strings.HasSuffix(lines[1], "FREE  EXCLUDED") ||
-		!slices.Equal(strings.Fields(lines[2])[len(strings.Fields(lines[2]))-4:], []string{"3", "3", "0", "2"}) {
+		!slices.Equal(strings.Fields(lines[2])[len(strings.Fields(lines[2]))-5:], []string{"3", "0", "3", "0", "2"}) {
 		t.Fatalf("usage chart lacks the EXCLUDED column:\n%s", text)
 	}
 

@@ -22,6 +22,11 @@ func TestReserveLsAndReleasePod(t *testing.T) {
 	}
 	runCLI(t, nil, "reserve", "--config", n.confPath, "192.0.2.6", "--note", "router").ok(t)
 
+	var usage usageReport
+	runCLI(t, nil, "usage", "--config", n.confPath, "--json").ok(t).decode(t, &usage)
+	if len(usage.Ranges) != 2 || usage.Ranges[0].Held != 2 || usage.Ranges[0].Used != 2 || usage.Ranges[1].Held != 1 {
+		t.Fatalf("usage after three reservations: %+v", usage.Ranges)
+	}
 	var rows []allocation
 	runCLI(t, nil, "ls", "--config", n.confPath, "--pod", "shop/db-0", "--json").ok(t).decode(t, &rows)
 	if len(rows) != 2 || rows[0].Pod != "shop/db-0" || rows[0].Hold == nil || rows[0].Hold.Kind != store.HoldReserved || rows[0].Hold.Note != "primary" || rows[0].ContainerID != "" {
@@ -36,6 +41,10 @@ func TestReserveLsAndReleasePod(t *testing.T) {
 	ips, err := s.AddPod(testCtx(t), "db-c1", "eth0", nil, &store.PodRef{Namespace: "shop", Name: "db-0"})
 	if err != nil || len(ips) != 2 || ips[0].Address.String() != "192.0.2.5/29" || ips[1].Address.String() != "2001:db8:7::5/125" {
 		t.Fatalf("db-0's ADD: %v, %v", ips, err)
+	}
+	runCLI(t, nil, "usage", "--config", n.confPath, "--json").ok(t).decode(t, &usage)
+	if usage.Ranges[0].Held != 1 || usage.Ranges[0].Used != 2 {
+		t.Fatalf("usage with db-0 attached: %+v; its reservation is attached, not held", usage.Ranges)
 	}
 	// Reserving what the pod has is refused, naming it.
 	runCLI(t, nil, "reserve", "--config", n.confPath, "192.0.2.5").failed(t, 1, "container db-c1")

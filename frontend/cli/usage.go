@@ -43,6 +43,7 @@ type rangeUsage struct {
 	Used       uint64  `json:"used"`
 	Free       uint64  `json:"free"`
 	Excluded   uint64  `json:"excluded"` // never handed out, not in Size
+	Held       uint64  `json:"held"`     // of Used: held for a pod or reserved
 	Percent    float64 `json:"percent"`  // rounded to two decimals
 }
 
@@ -68,7 +69,7 @@ func describeUsage(sets []core.RangeSet, usage []ipam.Usage) []rangeUsage {
 		out = append(out, rangeUsage{
 			RangeSet: u.RangeSet, Range: u.Range,
 			Subnet: r.Subnet.String(), RangeStart: r.RangeStart.String(), RangeEnd: r.RangeEnd.String(), Gateway: r.Gateway.String(),
-			Size: u.Capacity, Used: u.Used, Free: free, Excluded: u.Excluded, Percent: percent,
+			Size: u.Capacity, Used: u.Used, Free: free, Excluded: u.Excluded, Held: u.Held, Percent: percent,
 		})
 	}
 	return out
@@ -114,10 +115,10 @@ func bar(used, size uint64, percent float64) string {
 func printUsage(w io.Writer, report usageReport) {
 	fmt.Fprintf(w, "network %s\n", report.Network)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tSIZE\tFREE\tEXCLUDED")
+	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tHELD\tSIZE\tFREE\tEXCLUDED")
 	for _, r := range report.Ranges {
-		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
-			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Size, r.Free, r.Excluded)
+		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
+			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Held, r.Size, r.Free, r.Excluded)
 	}
 	_ = tw.Flush()
 }

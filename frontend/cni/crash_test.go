@@ -212,9 +212,16 @@ func requireWhole(t *testing.T, cli *clientv3.Client, network string) {
 	attachments := map[string]store.Attachment{}
 	revisions := map[string]int64{}
 	heldSets := map[netip.Addr]store.HeldAddr{}
+	marked := map[netip.Addr]bool{}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), prefix)
 		switch {
+		case strings.HasPrefix(key, "held/"):
+			addr, err := store.ParseAddrKey(strings.TrimPrefix(key, "held/"))
+			if err != nil {
+				t.Fatalf("held marker %s: %v", kv.Key, err)
+			}
+			marked[addr] = true
 		case strings.HasPrefix(key, "ips/"):
 			addr, err := store.ParseAddrKey(strings.TrimPrefix(key, "ips/"))
 			if err != nil {
@@ -259,6 +266,9 @@ func requireWhole(t *testing.T, cli *clientv3.Client, network string) {
 			continue
 		}
 		holds++
+		if !marked[addr] {
+			t.Errorf("%s is held but has no held/ marker: usage would not count it", addr)
+		}
 		if h.owner != "/" {
 			t.Errorf("%s is both held and attached: %s", addr, h.value)
 		}
@@ -266,6 +276,11 @@ func requireWhole(t *testing.T, cli *clientv3.Client, network string) {
 		// end it, so it must have one.
 		if _, ok := heldSets[addr]; !ok && h.lease == 0 {
 			t.Errorf("%s is held (%s) by no held set and without a lease: nothing would ever free it", addr, h.value)
+		}
+	}
+	for addr := range marked {
+		if h, ok := ips[addr]; !ok || h.hold == nil {
+			t.Errorf("held/ marks %s, which is not held", addr)
 		}
 	}
 	if listed+holds != len(ips) {

@@ -217,10 +217,11 @@ func (c *Collector) Close() error {
 	return errors.Join(errs...)
 }
 
-// usageStep counts the capacity, the excluded and the allocated addresses
+// usageStep counts the capacity, the excluded, the allocated and the held
+// addresses
 // of every range with one round trip of count-only requests.
 type usageStep struct {
-	capacity, allocated, excluded *prometheus.Desc
+	capacity, allocated, excluded, held *prometheus.Desc
 }
 
 func newUsageStep() *usageStep {
@@ -235,6 +236,9 @@ func newUsageStep() *usageStep {
 		excluded: prometheus.NewDesc("etcd_ipam_range_excluded_addresses",
 			"Addresses of the range its \"exclude\" list keeps from being handed out (the gateway aside).",
 			labels, nil),
+		held: prometheus.NewDesc("etcd_ipam_range_held_addresses",
+			"Allocated addresses of the range that no container has: held for a pod (sticky) or reserved by an operator.",
+			labels, nil),
 	}
 }
 
@@ -242,6 +246,7 @@ func (u *usageStep) describe(ch chan<- *prometheus.Desc) {
 	ch <- u.capacity
 	ch <- u.allocated
 	ch <- u.excluded
+	ch <- u.held
 }
 
 func (u *usageStep) collect(ctx context.Context, network string, s Session, emit func(prometheus.Metric)) error {
@@ -255,6 +260,7 @@ func (u *usageStep) collect(ctx context.Context, network string, s Session, emit
 		emit(prometheus.MustNewConstMetric(u.capacity, prometheus.GaugeValue, float64(r.Capacity), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.allocated, prometheus.GaugeValue, float64(r.Used), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.excluded, prometheus.GaugeValue, float64(r.Excluded), network, set, rng))
+		emit(prometheus.MustNewConstMetric(u.held, prometheus.GaugeValue, float64(r.Held), network, set, rng))
 	}
 	return nil
 }
