@@ -174,3 +174,32 @@ func BenchmarkGC10000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStickyPod is the life of a StatefulSet pod on a sticky network:
+// its ADD (nothing held: one read, one write), its DEL turning the
+// addresses into holds (a read, a lease grant, a write), and its next
+// instance's ADD taking them back (one read, one write).
+func BenchmarkStickyPod(b *testing.B) {
+	srv := etcdtest.Start(b)
+	conf := testNetwork(srv, "bench-sticky", []core.RangeSpec{{Subnet: "198.18.0.0/16"}}, []core.RangeSpec{{Subnet: "2001:db8:80::/64"}})
+	conf.Sticky = time.Hour
+	s, err := Open(conf, Options{Core: native.New(), Node: "node-a"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	ctx := benchCtx(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := &store.PodRef{Namespace: "bench", Name: fmt.Sprintf("web-%d", i)}
+		if _, err := s.AddPod(ctx, fmt.Sprintf("c%d-a", i), "eth0", nil, p); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Del(ctx, fmt.Sprintf("c%d-a", i), "eth0"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.AddPod(ctx, fmt.Sprintf("c%d-b", i), "eth0", nil, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

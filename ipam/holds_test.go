@@ -260,3 +260,42 @@ func TestReservations(t *testing.T) {
 		t.Fatalf("after releasing the reservation for nobody: %v, %v; want %s", ips, err, nobody)
 	}
 }
+
+// TestStickyGCMakesHolds: GC, like DEL, turns a pod's addresses into holds
+// on a sticky network (one lease for the batch), and frees the addresses
+// of a container without pod identity.
+func TestStickyGCMakesHolds(t *testing.T) {
+	srv := etcdtest.Start(t)
+	_, s := stickyNet(t, srv, "sticky-gc", time.Hour)
+	podIPs, err := s.AddPod(ctx(t), "web-0-a", "eth0", nil, pod("web-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Add(ctx(t), "anonymous", "eth0", nil); err != nil {
+		t.Fatal(err)
+	}
+	released, err := s.GC(ctx(t), nil)
+	if err != nil || len(released) != 2 {
+		t.Fatalf("GC released %v (%v), want both attachments", released, err)
+	}
+	allocs, err := s.Allocations(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allocs) != 2 {
+		t.Fatalf("after GC %d allocations, want web-0's two addresses held", len(allocs))
+	}
+	for _, a := range allocs {
+		if a.ContainerID != "" || a.Hold == nil || a.Hold.Kind != store.HoldSticky || a.Hold.For.Name != "web-0" || !slices.Contains(addrsOf(podIPs), a.Addr) {
+			t.Fatalf("after GC: %+v, want web-0's addresses held for it", a)
+		}
+	}
+	usage, err := s.Usage(ctx(t))
+	if err != nil || usage[0].Held != 1 || usage[1].Held != 1 {
+		t.Fatalf("usage after GC: %+v (%v), want one held address per range set", usage, err)
+	}
+	again, err := s.AddPod(ctx(t), "web-0-b", "eth0", nil, pod("web-0"))
+	if err != nil || !slices.Equal(addrsOf(again), addrsOf(podIPs)) {
+		t.Fatalf("web-0 after GC got %v (%v), had %v", again, err, podIPs)
+	}
+}
