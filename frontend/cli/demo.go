@@ -155,7 +155,7 @@ func runDemo(c *cli.Context) (err error) {
 		}
 		fmt.Fprintf(out, "DEL %s %s: ok\n", id, ifName)
 	}
-	if err := dumpKeys(ctx, etcd, out, "after DEL (only round-robin state should remain)"); err != nil {
+	if err := dumpKeys(ctx, etcd, out, "after DEL (only round-robin state and the node's liveness record should remain)"); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "\nstopping etcd and removing", tmp)
