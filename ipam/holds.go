@@ -71,7 +71,7 @@ func (s *Session) heldLost(ctx context.Context, h store.HeldAddr) error {
 	}
 	if now == nil || now.Hold == nil || now.Hold.For == nil || *now.Hold.For != *h.Hold.For {
 		// Gone or held for someone else: the held set is stale there.
-		set, err := s.snapshotHeld(ctx, *h.Hold.For)
+		set, err := s.net.HeldSet(ctx, *h.Hold.For)
 		if err != nil {
 			return err
 		}
@@ -82,13 +82,4 @@ func (s *Session) heldLost(ctx context.Context, h store.HeldAddr) error {
 		}
 	}
 	return errHoldChanged
-}
-
-// snapshotHeld reads what id holds now.
-func (s *Session) snapshotHeld(ctx context.Context, id store.Identity) (*store.StoredHeldSet, error) {
-	snap, err := s.net.Snapshot(ctx, "-", id.IfName, 0, s.node, &id)
-	if err != nil {
-		return nil, err
-	}
-	return snap.Held, nil
 }

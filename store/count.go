@@ -14,16 +14,11 @@ import (
 func (n *Network) CountTaken(ctx context.Context, segs []core.Segment) ([]int64, error) {
 	ops := make([]clientv3.Op, 0, len(segs))
 	for _, s := range segs {
-		from, end := n.keys.ipSpan(s.From, s.To)
-		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly()))
+		ops = append(ops, countOp(n.keys.ipSpan(s.From, s.To)))
 	}
-	responses, err := n.readTxn(ctx, ops)
+	counts, err := n.countTxn(ctx, ops)
 	if err != nil {
 		return nil, fmt.Errorf("counting allocations of network %q: %w", n.name, err)
-	}
-	counts := make([]int64, len(responses))
-	for i, r := range responses {
-		counts[i] = r.Count
 	}
 	return counts, nil
 }
@@ -34,18 +29,33 @@ func (n *Network) CountTaken(ctx context.Context, segs []core.Segment) ([]int64,
 func (n *Network) CountUsage(ctx context.Context, segs []core.Segment) (taken, held []int64, err error) {
 	ops := make([]clientv3.Op, 0, 2*len(segs))
 	for _, s := range segs {
-		from, end := n.keys.ipSpan(s.From, s.To)
-		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly()))
-		from, end = n.keys.heldSpan(s.From, s.To)
-		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly()))
+		ops = append(ops, countOp(n.keys.ipSpan(s.From, s.To)), countOp(n.keys.heldSpan(s.From, s.To)))
 	}
-	responses, err := n.readTxn(ctx, ops)
+	counts, err := n.countTxn(ctx, ops)
 	if err != nil {
 		return nil, nil, fmt.Errorf("counting allocations of network %q: %w", n.name, err)
 	}
 	taken, held = make([]int64, len(segs)), make([]int64, len(segs))
 	for i := range segs {
-		taken[i], held[i] = responses[2*i].Count, responses[2*i+1].Count
+		taken[i], held[i] = counts[2*i], counts[2*i+1]
 	}
 	return taken, held, nil
+}
+
+// countOp counts the keys in [from, end) without transferring them.
+func countOp(from, end string) clientv3.Op {
+	return clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithCountOnly())
+}
+
+// countTxn runs count-only reads (readTxn) and returns their counts.
+func (n *Network) countTxn(ctx context.Context, ops []clientv3.Op) ([]int64, error) {
+	responses, err := n.readTxn(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	counts := make([]int64, len(responses))
+	for i, r := range responses {
+		counts[i] = r.Count
+	}
+	return counts, nil
 }

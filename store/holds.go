@@ -282,7 +282,13 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 			} else {
 				kv := resp.Kvs[0]
 				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
-				op, err := n.heldSetWithout(key, *id, kv, held.Addr)
+				// An unreadable set holds nothing an ADD could take:
+				// it goes, as an emptied one does.
+				var rest []HeldAddr
+				if set := decodeHeldSet(*id, kv); set != nil {
+					rest = set.without(held.Addr)
+				}
+				op, err := n.heldSetOp(*id, rest)
 				if err != nil {
 					return err
 				}
@@ -307,19 +313,24 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 	return fmt.Errorf("releasing the hold of %s in network %q: its held set %w during %d attempts", held.Addr, n.name, ErrKeptChanging, changedAttempts)
 }
 
-// heldSetWithout rewrites a held set without addr, or deletes it when addr
-// was its last address. A sticky set keeps its lease.
-func (n *Network) heldSetWithout(key string, id Identity, kv *mvccpb.KeyValue, addr netip.Addr) (clientv3.Op, error) {
-	set := decodeHeldSet(id, kv)
-	if set == nil {
-		return clientv3.OpDelete(key), nil
+// without returns the set's addresses but addr.
+func (s *HeldSet) without(addr netip.Addr) []HeldAddr {
+	if s == nil {
+		return nil
 	}
 	var rest []HeldAddr
-	for _, h := range set.Addrs {
+	for _, h := range s.Addrs {
 		if h.Addr != addr {
 			rest = append(rest, h)
 		}
 	}
+	return rest
+}
+
+// heldSetOp writes id's held set as rest: deleted when rest is empty, else
+// rewritten, keeping a sticky set's lease.
+func (n *Network) heldSetOp(id Identity, rest []HeldAddr) (clientv3.Op, error) {
+	key := n.keys.holds(id)
 	if len(rest) == 0 {
 		return clientv3.OpDelete(key), nil
 	}
@@ -330,28 +341,29 @@ func (n *Network) heldSetWithout(key string, id Identity, kv *mvccpb.KeyValue, a
 	return clientv3.OpPut(key, string(value), clientv3.WithIgnoreLease()), nil
 }
 
+// HeldSet reads what id holds, nil if nothing (or an unreadable set).
+func (n *Network) HeldSet(ctx context.Context, id Identity) (*StoredHeldSet, error) {
+	resp, err := n.cli.Get(ctx, n.keys.holds(id))
+	if err != nil {
+		return nil, fmt.Errorf("reading the holds of %s in network %q: %w", id, n.name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	return decodeHeldSet(id, resp.Kvs[0]), nil
+}
+
 // DropHeld removes addr from an identity's held set, provided the set is
 // unchanged since read: an ADD found that the address no longer holds what
 // the set says (released by an operator, say), and must not be blocked by
 // it again. The address key itself is left alone.
 func (n *Network) DropHeld(ctx context.Context, set StoredHeldSet, addr netip.Addr) error {
-	key := n.keys.holds(set.For)
-	var rest []HeldAddr
-	for _, h := range set.Addrs {
-		if h.Addr != addr {
-			rest = append(rest, h)
-		}
-	}
-	op := clientv3.OpDelete(key)
-	if len(rest) > 0 {
-		value, err := json.Marshal(HeldSet{Addrs: rest})
-		if err != nil {
-			return fmt.Errorf("encoding the holds of %s: %w", set.For, err)
-		}
-		op = clientv3.OpPut(key, string(value), clientv3.WithIgnoreLease())
-	}
-	_, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", set.ModRevision)).Then(op).Commit()
+	op, err := n.heldSetOp(set.For, set.without(addr))
 	if err != nil {
+		return err
+	}
+	key := n.keys.holds(set.For)
+	if _, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", set.ModRevision)).Then(op).Commit(); err != nil {
 		return fmt.Errorf("dropping %s from the holds of %s in network %q: %w", addr, set.For, n.name, err)
 	}
 	return nil

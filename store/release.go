@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -77,25 +78,30 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 	att := plan.att
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	unchanged := clientv3.Compare(clientv3.ModRevision(attKey), "=", att.ModRevision)
-	plain := []clientv3.Op{clientv3.OpDelete(attKey)}
+	// Either way the attachment goes, with its node index keys and its
+	// pod interface's attachment record.
+	common := []clientv3.Op{clientv3.OpDelete(attKey)}
 	for _, ip := range att.IPs {
-		plain = append(plain, n.deleteIfWrittenOp(n.keys.ip(ip.Address.Addr()), att.CreateRevision),
-			n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, ip.Address.Addr()), att.CreateRevision))
+		common = append(common, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, ip.Address.Addr()), att.CreateRevision))
 	}
-	if id := IdentityOf(att.Attachment); id != nil && CheckIdentity(*id) == nil {
-		plain = append(plain, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
+	id := IdentityOf(att.Attachment)
+	if id != nil && CheckIdentity(*id) == nil {
+		common = append(common, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
+	}
+	plain := slices.Clone(common)
+	for _, ip := range att.IPs {
+		plain = append(plain, n.deleteIfWrittenOp(n.keys.ip(ip.Address.Addr()), att.CreateRevision))
 	}
 	plainOp := clientv3.OpTxn([]clientv3.Cmp{unchanged}, plain, nil)
 	if len(plan.holds) == 0 {
 		return plainOp, nil
 	}
 	cmps := []clientv3.Cmp{unchanged}
-	ops := []clientv3.Op{clientv3.OpDelete(attKey)}
+	ops := slices.Clone(common)
 	var set HeldSet
 	for _, ip := range att.IPs {
 		addr := ip.Address.Addr()
 		key := n.keys.ip(addr)
-		ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, addr), att.CreateRevision))
 		h, ok := plan.holds[addr]
 		if !ok {
 			ops = append(ops, n.deleteIfWrittenOp(key, att.CreateRevision))
@@ -114,21 +120,18 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 			ops = append(ops, clientv3.OpPut(key, value), clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind))
 		}
 	}
-	if id := IdentityOf(att.Attachment); id != nil {
-		ops = append(ops, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
-		if plan.sticky {
-			value, err := json.Marshal(set)
-			if err != nil {
-				return clientv3.Op{}, fmt.Errorf("encoding the holds of %s: %w", id, err)
-			}
-			// Only where the identity holds nothing yet: a set left
-			// there (an operator's reservation) is not overwritten;
-			// these holds then expire unused.
-			holdsKey := n.keys.holds(*id)
-			ops = append(ops, clientv3.OpTxn(
-				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(holdsKey), "=", 0)},
-				[]clientv3.Op{clientv3.OpPut(holdsKey, string(value), clientv3.WithLease(lease))}, nil))
+	if plan.sticky {
+		value, err := json.Marshal(set)
+		if err != nil {
+			return clientv3.Op{}, fmt.Errorf("encoding the holds of %s: %w", id, err)
 		}
+		// Only where the identity holds nothing yet: a set left there
+		// (an operator's reservation) is not overwritten; these holds
+		// then expire unused.
+		holdsKey := n.keys.holds(*id)
+		ops = append(ops, clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(holdsKey), "=", 0)},
+			[]clientv3.Op{clientv3.OpPut(holdsKey, string(value), clientv3.WithLease(lease))}, nil))
 	}
 	return clientv3.OpTxn(cmps, ops, []clientv3.Op{plainOp}), nil
 }
@@ -174,14 +177,33 @@ func ownedBy(createRevision, modRevision, rev int64) bool {
 	return createRevision == rev || modRevision == rev
 }
 
-// grantLease grants the lease of sticky holds, once per release.
-func (n *Network) grantLease(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
-	seconds := int64((ttl + time.Second - 1) / time.Second)
-	resp, err := n.cli.Grant(ctx, seconds)
-	if err != nil {
-		return 0, fmt.Errorf("granting the lease of sticky holds in network %q: %w", n.name, err)
+// leaser plans the releases of one call, granting the one lease of their
+// sticky holds when a plan first needs it.
+type leaser struct {
+	n     *Network
+	p     *ReleasePolicy
+	lease clientv3.LeaseID
+}
+
+// plan plans att's release. Under etcd's NOSPACE alarm no lease can be
+// granted: the plan then frees, without holds, and so do the call's later
+// plans.
+func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, error) {
+	plan := planRelease(att, l.p)
+	if !plan.sticky || l.lease != 0 {
+		return plan, nil
 	}
-	return resp.ID, nil
+	seconds := int64((l.p.Sticky + time.Second - 1) / time.Second)
+	resp, err := l.n.cli.Grant(ctx, seconds)
+	switch {
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		l.p = nil
+		return planRelease(att, nil), nil
+	case err != nil:
+		return releasePlan{}, fmt.Errorf("granting the lease of sticky holds in network %q: %w", l.n.name, err)
+	}
+	l.lease = resp.ID
+	return plan, nil
 }
 
 // Release frees every address of (containerID, ifName) and returns the
@@ -196,24 +218,20 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 	if p != nil {
 		sighting = p.Sighting
 	}
-	var lease clientv3.LeaseID
+	l := &leaser{n: n, p: p}
 	for attempt := 0; attempt < changedAttempts; attempt++ {
-		att, recorded, err := n.attachmentSeen(ctx, containerID, ifName, sighting)
+		att, recorded, err := n.AttachmentSeen(ctx, containerID, ifName, sighting)
 		if errors.Is(err, ErrDamagedAttachment) {
 			return n.releaseDamaged(ctx, containerID, ifName)
 		}
 		if err != nil || att == nil {
 			return nil, err
 		}
-		plan := planRelease(*att, p)
-		if plan.sticky && lease == 0 {
-			if lease, err = n.grantLease(ctx, p.Sticky); errors.Is(err, rpctypes.ErrNoSpace) {
-				plan = planRelease(*att, nil)
-			} else if err != nil {
-				return nil, err
-			}
+		plan, err := l.plan(ctx, *att)
+		if err != nil {
+			return nil, err
 		}
-		op, err := n.releaseOp(plan, lease)
+		op, err := n.releaseOp(plan, l.lease)
 		if err != nil {
 			return nil, err
 		}
@@ -244,9 +262,9 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 	return nil, fmt.Errorf("releasing container %q interface %q in network %q: the attachment %w during %d attempts", containerID, ifName, n.name, ErrKeptChanging, changedAttempts)
 }
 
-// attachmentSeen reads the attachment of (containerID, ifName) and, when
+// AttachmentSeen reads the attachment of (containerID, ifName) and, when
 // sighting is given, its node's liveness record, in one round trip.
-func (n *Network) attachmentSeen(ctx context.Context, containerID, ifName string, sighting *Sighting) (*StoredAttachment, *Sighting, error) {
+func (n *Network) AttachmentSeen(ctx context.Context, containerID, ifName string, sighting *Sighting) (*StoredAttachment, *Sighting, error) {
 	if sighting == nil {
 		att, err := n.Attachment(ctx, containerID, ifName)
 		return att, nil, err
@@ -283,23 +301,17 @@ const ReleaseBatch = 64
 // all of them.
 func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment, p *ReleasePolicy) (int, error) {
 	released := 0
-	var lease clientv3.LeaseID
+	l := &leaser{n: n, p: p}
 	for start := 0; start < len(atts); start += ReleaseBatch {
 		plans := make([]releasePlan, 0, ReleaseBatch)
 		for _, att := range atts[start:min(start+ReleaseBatch, len(atts))] {
-			plan := planRelease(att, p)
-			if plan.sticky && lease == 0 {
-				var err error
-				if lease, err = n.grantLease(ctx, p.Sticky); errors.Is(err, rpctypes.ErrNoSpace) {
-					p = nil // under the NOSPACE alarm: free, without holds
-					plan = planRelease(att, nil)
-				} else if err != nil {
-					return released, err
-				}
+			plan, err := l.plan(ctx, att)
+			if err != nil {
+				return released, err
 			}
 			plans = append(plans, plan)
 		}
-		count, err := n.releaseBatch(ctx, plans, lease)
+		count, err := n.releaseBatch(ctx, plans, l.lease)
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			for i := range plans {
 				plans[i] = planRelease(plans[i].att, nil)

@@ -264,24 +264,19 @@ func (n *Network) reserveOps(att Attachment, ips []AttachedAddr, extras *Reserve
 			clientv3.OpPut(n.keys.nodeAddr(att.Node, addr), attachmentRef(att.ContainerID, att.IfName)))
 	}
 	if set := extras.HeldSet; set != nil && len(taken) > 0 {
-		key := n.keys.holds(set.For)
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", set.ModRevision))
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(n.keys.holds(set.For)), "=", set.ModRevision))
 		var rest []HeldAddr
 		for _, h := range set.Addrs {
 			if !taken[h.Addr] || h.Hold.Kind == HoldReserved {
 				rest = append(rest, h)
 			}
 		}
-		switch {
-		case len(rest) == len(set.Addrs):
-		case len(rest) == 0:
-			puts = append(puts, clientv3.OpDelete(key))
-		default:
-			value, err := json.Marshal(HeldSet{Addrs: rest})
+		if len(rest) < len(set.Addrs) {
+			op, err := n.heldSetOp(set.For, rest)
 			if err != nil {
-				return nil, nil, fmt.Errorf("encoding the holds of %s: %w", set.For, err)
+				return nil, nil, err
 			}
-			puts = append(puts, clientv3.OpPut(key, string(value), clientv3.WithIgnoreLease()))
+			puts = append(puts, op)
 		}
 	}
 	return cmps, puts, nil
