@@ -101,32 +101,20 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			// without a guessable address): read first.
 			var taken []bool
 			if observed == nil {
+				// A held address is not read: its hold takes it, and the
+				// write checks that it still holds exactly that. With
+				// every range set's address held, nothing is read at all.
 				var wanted []netip.Addr
 				for _, r := range perSet {
-					if r.IsValid() {
+					if _, isHeld := held[r]; r.IsValid() && !isHeld {
 						wanted = append(wanted, r)
 					}
 				}
-				if len(held) == len(s.sets) {
-					// Every range set's address is held for the pod:
-					// nothing to search, and the write checks the holds.
-					observed, taken = make([][]core.Observation, len(s.sets)), make([]bool, len(wanted))
-				} else if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
+				if observed, taken, err = s.net.Observe(ctx, searches, wanted); err != nil {
 					return nil, err
 				}
-				// A held address is taken by its hold: the write checks
-				// that it still holds exactly that.
-				k := 0
-				for _, r := range perSet {
-					if r.IsValid() {
-						if _, ok := held[r]; ok {
-							taken[k] = false
-						}
-						k++
-					}
-				}
 			}
-			picked, failure, err := s.pick(ctx, observed, taken, perSet)
+			picked, failure, err := s.pick(ctx, observed, taken, perSet, held)
 			if err != nil {
 				return nil, err
 			}

@@ -15,11 +15,13 @@ func (s *Session) Check(ctx context.Context, containerID, ifName string) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	att, err := s.net.Attachment(ctx, containerID, ifName)
+	// Liveness is read with the attachment, and written when due.
+	seen := s.sighting(byCHECK)
+	att, recorded, err := s.net.AttachmentSeen(ctx, containerID, ifName, &seen)
 	if err != nil {
 		return err
 	}
-	s.sight(ctx, byCHECK)
+	s.sightIfDue(ctx, recorded, seen)
 	if att == nil {
 		return &UnknownAttachmentError{
 			Msg:  fmt.Sprintf("container %q interface %q holds no address in network %q", containerID, ifName, s.name),

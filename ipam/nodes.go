@@ -35,6 +35,12 @@ func (s *Session) sight(ctx context.Context, by string) {
 	_ = s.net.Sight(ctx, s.sighting(by))
 }
 
+// sightIfDue is sight for a command that read the node's record with its
+// own read (recorded): at most a write, advisory as sight is.
+func (s *Session) sightIfDue(ctx context.Context, recorded *store.Sighting, seen store.Sighting) {
+	_ = s.net.SightIfDue(ctx, recorded, seen)
+}
+
 // NodeReport is one node as `etcd-ipam nodes` shows it.
 type NodeReport struct {
 	store.Sighting

@@ -10,11 +10,12 @@ import (
 )
 
 // pick chooses one address per range set, in order, from observed (and
-// taken, whether each requested address is taken). It stops at the first
+// taken, whether each requested address is taken; held ones, held for this
+// ADD, are not in it and count as free). It stops at the first
 // range set that cannot give one and returns that failure (an
 // *ExhaustedError or *RequestedError, the ADD's answer) together with the
 // addresses chosen before it; err is a failure to read etcd.
-func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken []bool, requested []netip.Addr) (picked []store.AttachedAddr, failure, err error) {
+func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken []bool, requested []netip.Addr, held map[netip.Addr]store.HeldAddr) (picked []store.AttachedAddr, failure, err error) {
 	picked = make([]store.AttachedAddr, 0, len(s.sets))
 	for i, set := range s.sets {
 		var addr netip.Addr
@@ -25,10 +26,12 @@ func (s *Session) pick(ctx context.Context, observed [][]core.Observation, taken
 			if err != nil {
 				return picked, &RequestedError{Msg: fmt.Sprintf("range set %d of network %q: %v", i, s.name, err), Err: err}, nil
 			}
-			if taken[0] {
-				return picked, &RequestedError{Msg: fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", addr, i, set, s.name)}, nil
+			if _, isHeld := held[addr]; !isHeld {
+				if taken[0] {
+					return picked, &RequestedError{Msg: fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q", addr, i, set, s.name)}, nil
+				}
+				taken = taken[1:]
 			}
-			taken = taken[1:]
 			rangeIdx = idx
 		} else {
 			choice, err := s.choose(ctx, set, observed[i])

@@ -30,22 +30,21 @@ func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Ide
 	held := make([]store.HeldAddr, 0, len(addrs))
 	bySet := map[int]netip.Addr{}
 	for _, a := range addrs {
-		set := -1
+		// The range set an ADD would take a as requested from; else why
+		// none would (a gateway or an excluded address of a set that
+		// contains it, or outside every range).
+		set, reason := -1, "it is in no range of the network"
 		for i, rs := range s.sets {
-			if _, err := s.core.CheckRequested(rs, a); err == nil {
+			_, err := s.core.CheckRequested(rs, a)
+			if err == nil {
 				set = i
 				break
 			}
+			if rs.Contains(a) {
+				reason = err.Error()
+			}
 		}
 		if set < 0 {
-			// The first range set's message says why (outside every
-			// range, or a gateway).
-			reason := "it is in no range of the network"
-			for _, rs := range s.sets {
-				if _, err := s.core.CheckRequested(rs, a); err != nil && rs.Contains(a) {
-					reason = err.Error()
-				}
-			}
 			return nil, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason)}
 		}
 		if other, dup := bySet[set]; dup && id != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -82,8 +83,9 @@ func (n *Network) Sightings(ctx context.Context) ([]Sighting, error) {
 }
 
 // Sight records s if the node's record is older than SightingInterval: one
-// read, and a small write at most once an interval. CHECK, GC and STATUS
-// use it; ADD and DEL carry the record in their own transactions.
+// read, and a small write at most once an interval. GC and STATUS use it;
+// ADD and DEL carry the record in their own transactions, and CHECK reads
+// it with its attachment (AttachmentSeen) and calls SightIfDue.
 func (n *Network) Sight(ctx context.Context, s Sighting) error {
 	resp, err := n.cli.Get(ctx, n.keys.seen(s.Node))
 	if err != nil {
@@ -93,6 +95,12 @@ func (n *Network) Sight(ctx context.Context, s Sighting) error {
 	if len(resp.Kvs) > 0 {
 		recorded = decodeSighting(s.Node, resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 	}
+	return n.SightIfDue(ctx, recorded, s)
+}
+
+// SightIfDue records s when recorded, the node's record as read, is due
+// (see Due): one small write, or none.
+func (n *Network) SightIfDue(ctx context.Context, recorded *Sighting, s Sighting) error {
 	if !Due(recorded, s.At) {
 		return nil
 	}
@@ -113,13 +121,9 @@ func (n *Network) CountNodeAddresses(ctx context.Context, nodes []string) ([]int
 	for _, node := range nodes {
 		ops = append(ops, clientv3.OpGet(n.keys.nodeDir(node), clientv3.WithPrefix(), clientv3.WithCountOnly()))
 	}
-	responses, err := n.readTxn(ctx, ops)
+	counts, err := n.countTxn(ctx, ops)
 	if err != nil {
 		return nil, fmt.Errorf("counting node allocations of network %q: %w", n.name, err)
-	}
-	counts := make([]int64, len(responses))
-	for i, r := range responses {
-		counts[i] = r.Count
 	}
 	return counts, nil
 }
@@ -149,19 +153,17 @@ func (n *Network) NodeAttachments(ctx context.Context, node string) ([]StoredAtt
 	if err != nil {
 		return nil, fmt.Errorf("reading the attachments of node %q in network %q: %w", node, n.name, err)
 	}
-	var out []StoredAttachment
+	var kvs []*mvccpb.KeyValue
 	for _, r := range responses {
-		if len(r.Kvs) == 0 {
-			continue // released since the index was read
-		}
-		att, err := decodeStored(r.Kvs[0])
-		if err != nil {
-			recovered := []StoredAttachment{damagedAttachment(r.Kvs[0])}
-			if err := n.recoverAddresses(ctx, recovered); err != nil {
-				return nil, err
-			}
-			att = recovered[0]
-		}
+		// None: released since the index was read.
+		kvs = append(kvs, r.Kvs...)
+	}
+	atts, err := n.decodeAttachments(ctx, kvs)
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredAttachment
+	for _, att := range atts {
 		if att.Node == node || att.Damaged {
 			out = append(out, att)
 		}
