@@ -102,20 +102,13 @@ func runRelease(c *cli.Context) error {
 		if len(atts) == 0 {
 			return fmt.Errorf("container %q holds no address in network %q", container, conf.Name)
 		}
-		for _, att := range atts {
-			fmt.Fprintf(out, "%s held by container %s interface %s on node %s\n",
-				strings.Join(attachmentAddrs(att), ", "), att.ContainerID, att.IfName, orDash(att.Node))
-		}
+		printAttachments(out, atts)
 		if err := confirm(c, fmt.Sprintf("release %d %s of network %s?", len(atts), pluralize(len(atts), "attachment", "attachments"), conf.Name)); err != nil {
 			return err
 		}
-		// Each attachment is released only if unchanged since listed.
-		released, err := s.FreeAttachments(ctx, atts)
+		released, err := freeListed(ctx, s, atts)
 		if err != nil {
 			return err
-		}
-		if released < len(atts) {
-			return fmt.Errorf("released %d of %d attachments; the others changed since they were listed and were left alone", released, len(atts))
 		}
 		fmt.Fprintf(out, "released %d %s\n", released, pluralize(released, "attachment", "attachments"))
 		return nil
@@ -172,10 +165,9 @@ func releasePod(c *cli.Context, network string, s *session, namespace, name stri
 	for _, att := range all {
 		if isPod(att.Pod) {
 			atts = append(atts, att)
-			fmt.Fprintf(out, "%s held by container %s interface %s on node %s\n",
-				strings.Join(attachmentAddrs(att), ", "), att.ContainerID, att.IfName, orDash(att.Node))
 		}
 	}
+	printAttachments(out, atts)
 	held, err := podHolds(ctx, s, namespace, name)
 	if err != nil {
 		return err
@@ -189,12 +181,9 @@ func releasePod(c *cli.Context, network string, s *session, namespace, name stri
 	if err := confirm(c, fmt.Sprintf("release everything of pod %s/%s in network %s?", namespace, name, network)); err != nil {
 		return err
 	}
-	released, err := s.FreeAttachments(ctx, atts)
+	released, err := freeListed(ctx, s, atts)
 	if err != nil {
 		return err
-	}
-	if released < len(atts) {
-		return fmt.Errorf("released %d of %d attachments; the others changed since they were listed and were left alone", released, len(atts))
 	}
 	// Read again: the attachments' reserved addresses went back to
 	// their reservation.
@@ -209,6 +198,27 @@ func releasePod(c *cli.Context, network string, s *session, namespace, name stri
 	fmt.Fprintf(out, "released %d %s and %d held %s of pod %s/%s\n", released, pluralize(released, "attachment", "attachments"),
 		len(held), pluralize(len(held), "address", "addresses"), namespace, name)
 	return nil
+}
+
+// printAttachments shows attachments about to be released.
+func printAttachments(out io.Writer, atts []store.StoredAttachment) {
+	for _, att := range atts {
+		fmt.Fprintf(out, "%s held by container %s interface %s on node %s\n",
+			strings.Join(attachmentAddrs(att), ", "), att.ContainerID, att.IfName, orDash(att.Node))
+	}
+}
+
+// freeListed frees attachments as listed, each only if unchanged since,
+// and fails when some changed and were left alone.
+func freeListed(ctx context.Context, s *session, atts []store.StoredAttachment) (int, error) {
+	released, err := s.FreeAttachments(ctx, atts)
+	if err != nil {
+		return released, err
+	}
+	if released < len(atts) {
+		return released, fmt.Errorf("released %d of %d attachments; the others changed since they were listed and were left alone", released, len(atts))
+	}
+	return released, nil
 }
 
 // podHolds reads the addresses held for a pod, each as its key holds it.
