@@ -87,15 +87,7 @@ func TestKilledMidOperation(t *testing.T) {
 		return runBinary(t, self, inv)
 	}
 	requests := func(inv invocation) int {
-		out := crashing(inv, "0:count")
-		if out.ExitCode != 0 {
-			t.Fatalf("%s %s without a crash failed: %s %s", inv.Command, inv.ContainerID, out.Stdout, out.Stderr)
-		}
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimSpace(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):])), "requests=%d", &n); err != nil {
-			t.Fatalf("no request count in %q", out.Stderr)
-		}
-		return n
+		return requestCount(t, inv, crashing(inv, "0:count"))
 	}
 	put := func(key, value string) {
 		t.Helper()
@@ -288,6 +280,20 @@ func requireWhole(t *testing.T, cli *clientv3.Client, network string) {
 	}
 }
 
+// requestCount reads the etcd requests a crash-mode run without a crash
+// ("0:count") reports, failing the test if the run failed.
+func requestCount(t *testing.T, inv invocation, out outcome) int {
+	t.Helper()
+	if out.ExitCode != 0 {
+		t.Fatalf("%s %s without a crash failed: %s %s", inv.Command, inv.ContainerID, out.Stdout, out.Stderr)
+	}
+	var n int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):])), "requests=%d", &n); err != nil {
+		t.Fatalf("no request count in %q", out.Stderr)
+	}
+	return n
+}
+
 // TestKilledMidStickyOperation kills the plugin at every etcd request of a
 // DEL that turns a pod's addresses into holds and of the ADD that takes
 // them back on another node, before each request and after etcd applied
@@ -309,69 +315,67 @@ func TestKilledMidStickyOperation(t *testing.T) {
 		inv.Env = []string{crashEnv + "=" + at}
 		return runBinary(t, self, inv)
 	}
-	podArgs := func(name string) string { return "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=" + name }
-	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf("node-a")})
-	points := 0
-	for round := 1; ; round++ {
-		name := fmt.Sprintf("web-%d", round)
-		addA := invocation{Command: "ADD", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
-		want := parseResult(t, mustSucceed(t, addA)).summary()
-		del := invocation{Command: "DEL", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
-		addB := invocation{Command: "ADD", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")}
-		// Count the requests of a DEL and of the ADD that follows.
-		out := crashing(del, "0:count")
-		var delRequests, addRequests int
-		fmt.Sscanf(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):]), "requests=%d", &delRequests)
-		out = crashing(addB, "0:count")
-		fmt.Sscanf(string(out.Stderr[strings.LastIndex(string(out.Stderr), "requests="):]), "requests=%d", &addRequests)
-		if got := parseResult(t, out.Stdout).summary(); got != want {
-			t.Fatalf("%s on node B got %s, had %s", name, got, want)
+	// A pod's life: ADD on node A, DEL there (making holds), ADD on
+	// node B (taking them), DEL on node B.
+	type life struct{ addA, delA, addB, delB invocation }
+	podLife := func(name string) life {
+		args := "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=" + name
+		on := func(cmd, node string) invocation {
+			return invocation{Command: cmd, ContainerID: name + "-" + node, Args: args, Config: conf("node-" + node)}
 		}
-		mustSucceed(t, invocation{Command: "DEL", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")})
-		if round == 1 {
-			t.Logf("a DEL making holds makes %d etcd requests, the ADD taking them back %d", delRequests, addRequests)
-		}
-		// One kill point per round: DEL's first, then the ADD's.
-		k := round
-		var op string
-		switch {
-		case k <= 2*delRequests:
-			op = "DEL"
-		case k <= 2*delRequests+2*addRequests:
-			op = "ADD"
-		default:
-			t.Logf("%d kill points tested", points)
-			return
-		}
-		name = fmt.Sprintf("pod-%d", round)
-		addA = invocation{Command: "ADD", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
-		del = invocation{Command: "DEL", ContainerID: name + "-a", Args: podArgs(name), Config: conf("node-a")}
-		addB = invocation{Command: "ADD", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")}
-		want = parseResult(t, mustSucceed(t, addA)).summary()
-		if op == "DEL" {
-			at := fmt.Sprintf("%d:%s", (k+1)/2, []string{"after", "before"}[k%2])
-			if out := crashing(del, at); out.ExitCode != -1 {
-				t.Fatalf("DEL killed at %s exited %d: %s", at, out.ExitCode, out.Stdout)
-			}
-			requireWhole(t, cli, "stickycrash")
-			mustSucceed(t, del) // the runtime retries
-		} else {
-			mustSucceed(t, del)
-			j := k - 2*delRequests
-			at := fmt.Sprintf("%d:%s", (j+1)/2, []string{"after", "before"}[j%2])
-			if out := crashing(addB, at); out.ExitCode != -1 {
-				t.Fatalf("ADD killed at %s exited %d: %s", at, out.ExitCode, out.Stdout)
-			}
-		}
-		points++
-		requireWhole(t, cli, "stickycrash")
-		// The pod comes back on node B (the runtime's retry, for a
-		// killed ADD) with exactly its addresses.
-		if got := parseResult(t, mustSucceed(t, addB)).summary(); got != want {
-			t.Fatalf("%s killed at point %d: the pod came back with %s, had %s", op, k, got, want)
-		}
-		requireWhole(t, cli, "stickycrash")
-		mustSucceed(t, invocation{Command: "DEL", ContainerID: name + "-b", Args: podArgs(name), Config: conf("node-b")})
-		requireWhole(t, cli, "stickycrash")
+		return life{on("ADD", "a"), on("DEL", "a"), on("ADD", "b"), on("DEL", "b")}
 	}
+	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf("node-a")})
+
+	// Count the requests of the DEL and of the ADD that follows.
+	counted := podLife("counted")
+	want := parseResult(t, mustSucceed(t, counted.addA)).summary()
+	delRequests := requestCount(t, counted.delA, crashing(counted.delA, "0:count"))
+	out := crashing(counted.addB, "0:count")
+	addRequests := requestCount(t, counted.addB, out)
+	if got := parseResult(t, out.Stdout).summary(); got != want {
+		t.Fatalf("the counted pod on node B got %s, had %s", got, want)
+	}
+	mustSucceed(t, counted.delB)
+	t.Logf("a DEL making holds makes %d etcd requests, the ADD taking them back %d", delRequests, addRequests)
+
+	points := 0
+	for k := 1; k <= max(delRequests, addRequests); k++ {
+		for _, phase := range []string{"before", "after"} {
+			for _, op := range []string{"DEL", "ADD"} {
+				if (op == "DEL" && k > delRequests) || (op == "ADD" && k > addRequests) {
+					continue
+				}
+				p := podLife(fmt.Sprintf("pod-%s-%d-%s", op, k, phase))
+				want := parseResult(t, mustSucceed(t, p.addA)).summary()
+				at := fmt.Sprintf("%d:%s", k, phase)
+				killed := p.delA
+				if op == "ADD" {
+					mustSucceed(t, p.delA)
+					killed = p.addB
+				}
+				if out := crashing(killed, at); out.ExitCode != -1 {
+					t.Fatalf("%s killed at %s exited %d: %s", op, at, out.ExitCode, out.Stdout)
+				}
+				points++
+				requireWhole(t, cli, "stickycrash")
+				if op == "DEL" {
+					mustSucceed(t, p.delA) // the runtime retries
+					requireWhole(t, cli, "stickycrash")
+				}
+				// The pod comes back on node B (the runtime's retry, for a
+				// killed ADD) with exactly its addresses.
+				if got := parseResult(t, mustSucceed(t, p.addB)).summary(); got != want {
+					t.Fatalf("%s killed at %s: the pod came back with %s, had %s", op, at, got, want)
+				}
+				requireWhole(t, cli, "stickycrash")
+				mustSucceed(t, p.delB)
+				requireWhole(t, cli, "stickycrash")
+			}
+		}
+	}
+	if want := 2 * (delRequests + addRequests); points != want {
+		t.Fatalf("%d kill points tested, want %d", points, want)
+	}
+	t.Logf("%d kill points tested", points)
 }
