@@ -91,6 +91,9 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 	// addresses; races counts the attempts lost to other allocators.
 	var observed [][]core.Observation
 	races := 0
+	// vacant: reserved addresses found released under etcd's NOSPACE
+	// alarm, taken as free keys (see heldLost).
+	var vacant map[netip.Addr]bool
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		searches := s.searches(s.searchStarts(snap.LastReserved, containerID, races, now), perSet)
 		var candidates [][]store.AttachedAddr
@@ -138,7 +141,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 			candidates = s.candidates(observed, picked, perSet)
 		}
 		att := store.Attachment{ContainerID: containerID, IfName: ifName, Node: s.node, Created: now, Pod: pod}
-		extras := &store.ReserveExtras{Sighting: seen, Sticky: s.sticky > 0, Held: held, HeldSet: snap.Held}
+		extras := &store.ReserveExtras{Sighting: seen, Sticky: s.sticky > 0, Held: held, HeldSet: snap.Held, Vacant: vacant}
 		outcome, err := s.net.ReserveFirst(ctx, att, candidates, searches, extras)
 		if err != nil {
 			return nil, err
@@ -153,10 +156,28 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 		case outcome.PodAttached != nil:
 			return nil, s.podAttachedError(*id, *outcome.PodAttached)
 		}
+		heldLost, retake := false, false
 		for _, lost := range outcome.Lost {
 			if h, ok := held[lost]; ok {
-				return nil, s.heldLost(ctx, h)
+				isVacant, err := s.heldLost(ctx, h, vacant[lost])
+				if err != nil {
+					return nil, err
+				}
+				if isVacant {
+					if vacant == nil {
+						vacant = map[netip.Addr]bool{}
+					}
+					vacant[lost], retake = true, true
+				}
+				heldLost = true
 			}
+		}
+		if retake {
+			continue
+		}
+		if heldLost {
+			// A hold changed meanwhile: read again (settle retries).
+			return nil, errHoldChanged
 		}
 		for _, lost := range outcome.Lost {
 			for i, req := range perSet {

@@ -58,28 +58,35 @@ func (s *Session) podAttachedError(id store.Identity, other store.PodAttachment)
 }
 
 // heldLost explains a held address the ADD's write could not take: another
-// container has it (code 11), or the hold changed, in which case a stale
-// entry is dropped from the held set and the ADD tries again.
-func (s *Session) heldLost(ctx context.Context, h store.HeldAddr) error {
+// container has it (code 11); or, for a reservation, its key is gone: the
+// address was released under etcd's NOSPACE alarm, which leaves the
+// reservation in the held set, so the ADD tries again expecting the key
+// vacant (vacant is true); or the hold changed, in which case a stale entry
+// is dropped from the held set. A nil error without vacant: the address
+// itself is as read (or only its hold's text changed); the ADD reads again.
+func (s *Session) heldLost(ctx context.Context, h store.HeldAddr, wasVacant bool) (vacant bool, err error) {
 	now, err := s.net.LookupAddress(ctx, h.Addr)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if now != nil && now.ContainerID != "" {
-		return &HeldElsewhereError{Msg: fmt.Sprintf("%s, held (%s) for %s in network %q, is %s; its DEL gives it back",
+	switch {
+	case now != nil && now.ContainerID != "":
+		return false, &HeldElsewhereError{Msg: fmt.Sprintf("%s, held (%s) for %s in network %q, is %s; its DEL gives it back",
 			h.Addr, h.Hold.Kind, h.Hold.For, s.name, store.DescribeOwner(now.Allocation))}
-	}
-	if now == nil || now.Hold == nil || now.Hold.For == nil || *now.Hold.For != *h.Hold.For {
+	case now == nil && h.Hold.Kind == store.HoldReserved:
+		// Vacant as expected when wasVacant: the held set changed.
+		return !wasVacant, nil
+	case now == nil || now.Hold == nil || now.Hold.For == nil || *now.Hold.For != *h.Hold.For:
 		// Gone or held for someone else: the held set is stale there.
 		set, err := s.net.HeldSet(ctx, *h.Hold.For)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if set != nil {
 			if err := s.net.DropHeld(ctx, *set, h.Addr); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return errHoldChanged
+	return false, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -233,10 +234,14 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 		return fmt.Errorf("releasing the hold of %s in network %q: it is not held", held.Addr, n.name)
 	}
 	ipKey := n.keys.ip(held.Addr)
+	// full: etcd refused a put for lack of space (its NOSPACE alarm), so
+	// a sticky hold leaves its held set as it is: the ADD that finds the
+	// entry's key gone drops it.
+	full := false
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision)}
 		ops := []clientv3.Op{clientv3.OpDelete(ipKey), clientv3.OpDelete(n.keys.heldMark(held.Addr))}
-		if id := held.Hold.For; id != nil {
+		if id := held.Hold.For; id != nil && !(full && held.Hold.Kind == HoldSticky) {
 			key := n.keys.holds(*id)
 			resp, err := n.cli.Get(ctx, key)
 			if err != nil {
@@ -261,6 +266,16 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 			}
 		}
 		resp, err := n.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if errors.Is(err, rpctypes.ErrNoSpace) && !full && held.Hold.Kind == HoldSticky {
+			full = true
+			attempt--
+			continue
+		}
+		if errors.Is(err, rpctypes.ErrNoSpace) {
+			// A reservation's held set is its record: it must lose the
+			// entry, which etcd refuses while it keeps other entries.
+			return fmt.Errorf("releasing the hold of %s in network %q: ending one of %s's reservations rewrites its held set, and nothing was released; free space first: %w", held.Addr, n.name, held.Hold.For, err)
+		}
 		if err != nil {
 			return fmt.Errorf("releasing the hold of %s in network %q: %w", held.Addr, n.name, err)
 		}

@@ -29,7 +29,14 @@ type ReleasePolicy struct {
 }
 
 // Addresses taken from an operator's reservation always go back to it:
-// only releasing the reservation itself (ReleaseHold) ends it.
+// only releasing the reservation itself (ReleaseHold) ends it. The
+// reservation's record is its pod interface's held set (holds/), which
+// taking the address leaves in place and no release of the address
+// touches; the address key is where the address is taken for everyone
+// else. A release turns that key back into the hold, or, under etcd's
+// NOSPACE alarm, where only deletes pass, deletes it (planFree): the
+// reservation lives on in the held set, and the pod's next ADD takes the
+// address from there (ReserveExtras.Vacant).
 
 // releasePlan is how one attachment is released: which of its addresses
 // become which holds.
@@ -65,6 +72,12 @@ func planRelease(att StoredAttachment, p *ReleasePolicy) releasePlan {
 	plan.sticky = true
 	return plan
 }
+
+// planFree is the release that etcd accepts under its NOSPACE alarm:
+// deletes only. Every address key the attachment wrote goes, reserved ones
+// too (their reservations stay in their held sets); no sticky hold, no
+// liveness record.
+func planFree(att StoredAttachment) releasePlan { return releasePlan{att: att} }
 
 // releaseOp releases an attachment if it is unchanged since it was read: a
 // transaction whose success says so (see released). It deletes the
@@ -183,12 +196,18 @@ type leaser struct {
 	n     *Network
 	p     *ReleasePolicy
 	lease clientv3.LeaseID
+	// full: etcd refused a lease for lack of space; the call's plans
+	// free, with deletes only.
+	full bool
 }
 
 // plan plans att's release. Under etcd's NOSPACE alarm no lease can be
-// granted: the plan then frees, without holds, and so do the call's later
-// plans.
+// granted: the plan then frees with deletes only, and so do the call's
+// later plans.
 func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, error) {
+	if l.full {
+		return planFree(att), nil
+	}
 	plan := planRelease(att, l.p)
 	if !plan.sticky || l.lease != 0 {
 		return plan, nil
@@ -197,8 +216,8 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 	resp, err := l.n.cli.Grant(ctx, seconds)
 	switch {
 	case errors.Is(err, rpctypes.ErrNoSpace):
-		l.p = nil
-		return planRelease(att, nil), nil
+		l.full = true
+		return planFree(att), nil
 	case err != nil:
 		return releasePlan{}, fmt.Errorf("granting the lease of sticky holds in network %q: %w", l.n.name, err)
 	}
@@ -212,7 +231,8 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 // retrying only if the attachment changed in between. p (may be nil) adds
 // the node's liveness record, read with the attachment, and sticky holds.
 // Under etcd's NOSPACE alarm, when only deletes pass, it frees the
-// addresses without either.
+// addresses without either, and without turning reserved addresses back
+// into holds (planFree).
 func (n *Network) Release(ctx context.Context, containerID, ifName string, p *ReleasePolicy) (*StoredAttachment, error) {
 	var sighting *Sighting
 	if p != nil {
@@ -247,7 +267,7 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			// Under etcd's NOSPACE alarm only deletes pass, and a DEL
 			// must still free addresses: without liveness or holds.
-			if op, err = n.releaseOp(planRelease(*att, nil), 0); err != nil {
+			if op, err = n.releaseOp(planFree(*att), 0); err != nil {
 				return nil, err
 			}
 			resp, err = n.cli.Txn(ctx).Then(op).Commit()
@@ -314,7 +334,7 @@ func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachmen
 		count, err := n.releaseBatch(ctx, plans, l.lease)
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			for i := range plans {
-				plans[i] = planRelease(plans[i].att, nil)
+				plans[i] = planFree(plans[i].att)
 			}
 			count, err = n.releaseBatch(ctx, plans, 0)
 		}

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -19,12 +22,22 @@ import (
 // container still holds, and never the released one, which another
 // container may have by then. An address whose attachment is gone or is a
 // later one is freed alone. All of it commits or nothing does.
+//
+// An address the attachment took from an operator's reservation goes back
+// to it, as at DEL: its key becomes the hold again (releasing that hold
+// ends the reservation). Under etcd's NOSPACE alarm, when only deletes
+// pass, the key is deleted instead and the reservation lives on in its
+// held set; taking one address of several from an attachment rewrites
+// the attachment, which etcd then refuses: the error says to release the
+// whole attachment.
 func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*StoredAttachment, error) {
 	ipKey := n.keys.ip(held.Addr)
 	same := []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(ipKey), "=", held.CreateRevision),
 		clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision),
 	}
+	// full: etcd refused a put for lack of space; deletes only.
+	full := false
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		var att *StoredAttachment
 		if held.ContainerID != "" {
@@ -34,11 +47,18 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 			}
 		}
 		cmps := append([]clientv3.Cmp(nil), same...)
-		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
 		// The attachment's transaction created its address keys, or
 		// took them from a hold (see ownedBy); its index keys, created
 		// with them, go too.
 		owned := att != nil && ownedBy(held.CreateRevision, held.ModRevision, att.CreateRevision)
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
+		if reservation := reservedIn(att, held.Addr); owned && reservation != nil && !full {
+			value, err := heldValue(*reservation)
+			if err != nil {
+				return nil, err
+			}
+			ops = []clientv3.Op{clientv3.OpPut(ipKey, value), clientv3.OpPut(n.keys.heldMark(held.Addr), HoldReserved)}
+		}
 		if owned {
 			ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, held.Addr), att.CreateRevision))
 		} else if held.Node != "" {
@@ -58,9 +78,24 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 					return nil, err
 				}
 				ops = append(ops, op)
+				// With its last address the attachment goes, and so
+				// does its pod interface's one-attachment record.
+				if id := IdentityOf(att.Attachment); id != nil && len(att.IPs) == 1 {
+					ops = append(ops, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
+				}
 			}
 		}
 		resp, err := n.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if errors.Is(err, rpctypes.ErrNoSpace) && !full {
+			// Only deletes pass: try again without the puts.
+			full = true
+			attempt--
+			continue
+		}
+		if errors.Is(err, rpctypes.ErrNoSpace) && owned && len(att.IPs) > 1 {
+			return nil, fmt.Errorf("releasing %s in network %q: freeing one of the %d addresses of container %s interface %s rewrites its attachment, and nothing was released; release the whole attachment (etcd-ipam release --container %s --ifname %s), which takes deletes only: %w",
+				held.Addr, n.name, len(att.IPs), att.ContainerID, att.IfName, att.ContainerID, att.IfName, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("releasing %s in network %q: %w", held.Addr, n.name, err)
 		}
@@ -81,6 +116,20 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		// ADDed again between the reads): read it again.
 	}
 	return nil, fmt.Errorf("releasing %s in network %q: its attachment %w during %d attempts; nothing was released", held.Addr, n.name, ErrKeptChanging, changedAttempts)
+}
+
+// reservedIn returns the reservation att took addr from, as its hold;
+// nil when it did not (or att is nil).
+func reservedIn(att *StoredAttachment, addr netip.Addr) *HeldAddr {
+	if att == nil {
+		return nil
+	}
+	for _, ip := range att.IPs {
+		if ip.Address.Addr() == addr && ip.Reserved != nil {
+			return &HeldAddr{Addr: addr, RangeSet: ip.RangeSet, Hold: *ip.Reserved}
+		}
+	}
+	return nil
 }
 
 // dropAddress rewrites att without held's address, or deletes it when

@@ -65,6 +65,11 @@ type ReserveExtras struct {
 	// each must still hold exactly its hold, instead of being free.
 	Held    map[netip.Addr]HeldAddr
 	HeldSet *StoredHeldSet
+	// Vacant are the reserved addresses of Held whose address key is
+	// gone (released under etcd's NOSPACE alarm, which leaves the
+	// reservation in its held set): each must still be free, and the
+	// held set unchanged, instead of holding its hold.
+	Vacant map[netip.Addr]bool
 	// Sticky, for an attachment with a pod, creates the identity's pods/
 	// key with the attachment, and requires that it does not exist.
 	Sticky bool
@@ -244,7 +249,10 @@ func (n *Network) reserveOps(att Attachment, ips []AttachedAddr, extras *Reserve
 		if err != nil {
 			return nil, nil, fmt.Errorf("encoding allocation: %w", err)
 		}
-		if h, ok := extras.Held[addr]; ok {
+		if h, ok := extras.Held[addr]; ok && extras.Vacant[addr] {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.ip(addr)), "=", 0))
+			taken[addr] = true
+		} else if ok {
 			want, err := heldValue(h)
 			if err != nil {
 				return nil, nil, err
@@ -309,7 +317,8 @@ func (n *Network) undoFullReservation(ctx context.Context, att Attachment) error
 	if stored.Node != att.Node || !stored.Created.Equal(att.Created) {
 		return nil // a concurrent ADD's attachment, not this one's
 	}
-	op, err := n.releaseOp(planRelease(*stored, nil), 0)
+	// Deletes only: etcd may be refusing every put now.
+	op, err := n.releaseOp(planFree(*stored), 0)
 	if err != nil {
 		return err
 	}

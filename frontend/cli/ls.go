@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"io"
 	"slices"
 	"text/tabwriter"
@@ -71,6 +73,11 @@ func runLs(c *cli.Context) error {
 		}
 		pod = ns + "/" + name
 	}
+	vacant, err := vacantReservations(c.Context, s, all)
+	if err != nil {
+		return err
+	}
+	all = append(all, vacant...)
 	slices.SortStableFunc(all, func(x, y store.StoredAllocation) int { return x.Addr.Compare(y.Addr) })
 	rows := []allocation{}
 	for _, a := range all {
@@ -88,6 +95,32 @@ func runLs(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "network %s: no allocations match\n", conf.Name)
 	}
 	return nil
+}
+
+// vacantReservations are the reservations whose address key is gone: the
+// address was released while etcd's database was full, which leaves the
+// reservation in its pod interface's held set only, until the pod's next
+// ADD takes the address from it. They are shown as held, since they are
+// (for the ADD of that pod).
+func vacantReservations(ctx context.Context, s *session, all []store.StoredAllocation) ([]store.StoredAllocation, error) {
+	sets, err := s.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	taken := make(map[netip.Addr]bool, len(all))
+	for _, a := range all {
+		taken[a.Addr] = true
+	}
+	var out []store.StoredAllocation
+	for _, set := range sets {
+		for _, h := range set.Addrs {
+			if h.Hold.Kind == store.HoldReserved && !taken[h.Addr] {
+				hold := h.Hold
+				out = append(out, store.StoredAllocation{Addr: h.Addr, Allocation: store.Allocation{RangeSet: h.RangeSet, Hold: &hold}})
+			}
+		}
+	}
+	return out, nil
 }
 
 func printAllocations(w io.Writer, rows []allocation) {

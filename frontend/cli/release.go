@@ -237,6 +237,13 @@ func podHolds(ctx context.Context, s *session, namespace, name string) ([]store.
 			if err != nil {
 				return nil, err
 			}
+			if a == nil && h.Hold.Kind == store.HoldReserved {
+				// A reservation whose address was released while
+				// etcd was full: its held set entry is all there is
+				// (no key: revision 0).
+				hold := h.Hold
+				a = &store.StoredAllocation{Addr: h.Addr, Allocation: store.Allocation{RangeSet: h.RangeSet, Hold: &hold}}
+			}
 			if a != nil && a.ContainerID == "" && a.Hold != nil && a.Hold.For != nil && *a.Hold.For == set.For {
 				out = append(out, *a)
 			}
