@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"io"
+	"net/netip"
 	"slices"
 	"text/tabwriter"
 	"time"
