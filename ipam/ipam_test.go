@@ -144,7 +144,7 @@ func TestLateDelNeverFreesAnotherContainersAddress(t *testing.T) {
 	}
 	// The old container's release, replayed late with the state it read
 	// before, must not free the new container's address.
-	if n, err := s.net.ReleaseAttachments(ctx(t), []store.StoredAttachment{*stale}, nil); err != nil || n != 0 {
+	if n, _, err := s.net.ReleaseAttachments(ctx(t), []store.StoredAttachment{*stale}, nil); err != nil || n != 0 {
 		t.Fatalf("late release released %d (err %v), want 0", n, err)
 	}
 	if err := s.Del(ctx(t), "old", "eth0"); err != nil {

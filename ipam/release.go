@@ -68,9 +68,9 @@ func (s *Session) StaleAttachments(ctx context.Context, node string, keep []type
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
 // since it was read, and returns how many it freed, as GC does: on a
-// sticky network a pod's addresses become holds for it. An attachment
-// freed by an attempt whose answer was lost counts as changed: nothing is
-// freed twice, but the count can then fall short.
+// sticky network a pod's addresses become holds for it. Nothing is freed
+// twice; an attachment freed by an attempt whose answer was lost counts as
+// released.
 func (s *Session) ReleaseAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
 	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Now: s.now()})
 }
@@ -88,9 +88,17 @@ func (s *Session) releaseAttachments(ctx context.Context, atts []store.StoredAtt
 	released := 0
 	for start := 0; start < len(atts); start += store.ReleaseBatch {
 		batch := atts[start:min(start+store.ReleaseBatch, len(atts))]
+		// After an attempt that failed transiently, its write may have
+		// committed: the attachments a later attempt finds gone were
+		// released by it (or by someone else meanwhile), and count.
+		uncertain := false
 		err := settle(ctx, func(ctx context.Context) error {
-			n, err := s.net.ReleaseAttachments(ctx, batch, p)
+			n, gone, err := s.net.ReleaseAttachments(ctx, batch, p)
 			released += n
+			if uncertain {
+				released += gone
+			}
+			uncertain = uncertain || isTransient(err)
 			return err
 		})
 		if err != nil {
@@ -102,9 +110,10 @@ func (s *Session) releaseAttachments(ctx context.Context, atts []store.StoredAtt
 
 // ReleaseAddress frees one address, provided it is still held exactly as
 // held was read (store.ErrOwnerChanged otherwise), and returns the
-// attachment it belonged to as it was before, or nil.
+// attachment it belonged to as it was before, or nil (also when an attempt
+// whose reply was lost released it).
 func (s *Session) ReleaseAddress(ctx context.Context, held store.StoredAllocation) (*store.StoredAttachment, error) {
-	return retried(ctx, s, func(ctx context.Context) (*store.StoredAttachment, error) {
+	return releasing(ctx, s, func(ctx context.Context) (*store.StoredAttachment, error) {
 		return s.net.ReleaseAddress(ctx, held)
 	})
 }

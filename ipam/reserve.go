@@ -14,16 +14,28 @@ import (
 // out). Both are conditional writes: a taken address is refused, naming its
 // holder.
 
+// Reservation is what Reserve did.
+type Reservation struct {
+	Held []store.HeldAddr
+	// Already: exactly this reservation existed (made at Since, with
+	// Note); nothing was written.
+	Already bool
+	Since   time.Time
+	Note    string
+}
+
 // Reserve holds addrs for id (nil: for nobody) with the operator's note.
 // For a pod interface each address must be in a different range set, as
-// an ADD takes one per range set; the identity must hold nothing yet.
-func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Identity, note string) ([]store.HeldAddr, error) {
+// an ADD takes one per range set; the identity must hold nothing yet,
+// unless it holds exactly these addresses reserved: reserving again is
+// not an error, and reports Already.
+func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Identity, note string) (Reservation, error) {
 	if len(addrs) == 0 {
-		return nil, &RequestedError{Msg: "nothing to reserve: give at least one address"}
+		return Reservation{}, &RequestedError{Msg: "nothing to reserve: give at least one address"}
 	}
 	if id != nil {
 		if err := store.CheckIdentity(*id); err != nil {
-			return nil, err
+			return Reservation{}, err
 		}
 	}
 	hold := store.Hold{For: id, Kind: store.HoldReserved, Since: s.now().UTC().Truncate(time.Millisecond), Note: note}
@@ -45,21 +57,27 @@ func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Ide
 			}
 		}
 		if set < 0 {
-			return nil, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason)}
+			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason)}
 		}
 		if other, dup := bySet[set]; dup && id != nil {
-			return nil, &RequestedError{Msg: fmt.Sprintf("cannot reserve both %s and %s for %s: they are in the same range set %d, and an ADD takes one address per range set", other, a, id, set)}
+			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve both %s and %s for %s: they are in the same range set %d, and an ADD takes one address per range set", other, a, id, set)}
 		}
 		bySet[set] = a
 		held = append(held, store.HeldAddr{Addr: a, RangeSet: set, Hold: hold})
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	err := settle(ctx, func(ctx context.Context) error { return s.net.Reserve(ctx, held) })
+	// Safe to repeat: an attempt after one whose reply was lost finds
+	// that attempt's write (its own Since) and reports it done.
+	var outcome store.ReserveOutcome
+	err := settle(ctx, func(ctx context.Context) (err error) {
+		outcome, err = s.net.Reserve(ctx, held)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return Reservation{}, err
 	}
-	return held, nil
+	return Reservation{Held: held, Already: outcome.Already, Since: outcome.Since, Note: outcome.Note}, nil
 }
 
 // Holds lists what every pod interface holds.
@@ -72,7 +90,7 @@ func (s *Session) Holds(ctx context.Context) ([]store.StoredHeldSet, error) {
 // ReleaseHold frees a held address, provided it is still held exactly as
 // read, and drops it from its pod interface's held set.
 func (s *Session) ReleaseHold(ctx context.Context, held store.StoredAllocation) error {
-	_, err := retried(ctx, s, func(ctx context.Context) (struct{}, error) {
+	_, err := releasing(ctx, s, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, s.net.ReleaseHold(ctx, held)
 	})
 	return err

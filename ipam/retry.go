@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // Retries of an operation that failed transiently (an etcd member without
@@ -21,10 +23,18 @@ const (
 // settle runs op, and runs it again while it fails transiently and the
 // deadline leaves room, so that an invocation rides out what a runtime's
 // own retry would otherwise have to: etcd's client sends each attempt to
-// the next endpoint. op must be safe to repeat; ADD and DEL are, because
-// each starts by reading what an earlier attempt may have committed, and
-// an abandoned write can still only commit if nothing else created the
-// attachment first.
+// the next endpoint.
+//
+// The contract of op: it is safe to repeat, and it reports honestly after
+// an attempt whose outcome was lost. A transient failure may come after
+// etcd committed the attempt's write (the reply was lost), so the next
+// attempt must recognise that write as its own work done, never as
+// someone else's: ADD and DEL start by reading what an earlier attempt
+// may have committed, and an abandoned write can still only commit if
+// nothing else created the attachment first; Reserve finds its own
+// reservation and reports it made (store.Reserve); the operator's releases
+// report an address or attachment found free already as released after
+// such an attempt (releasing, releaseAttachments), as it is.
 func settle(ctx context.Context, op func(context.Context) error) error {
 	wait := settleFirstWait
 	for attempt := 1; ; attempt++ {
@@ -66,6 +76,29 @@ func retried[T any](ctx context.Context, s *Session, read func(context.Context) 
 	var out T
 	err := settle(ctx, func(ctx context.Context) (err error) {
 		out, err = read(ctx)
+		return err
+	})
+	return out, err
+}
+
+// releasing runs a release under s's deadline and retry policy. A release
+// is conditional on what was read, so repeating it frees nothing twice;
+// when an attempt failed transiently (its write may have committed) and a
+// later one finds the address free already (store.ErrAlreadyFree), the
+// release is done, by that attempt or by someone else meanwhile: it
+// reports success, not "nothing was released".
+func releasing[T any](ctx context.Context, s *Session, release func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var out T
+	uncertain := false
+	err := settle(ctx, func(ctx context.Context) (err error) {
+		out, err = release(ctx)
+		if uncertain && errors.Is(err, store.ErrAlreadyFree) {
+			var none T
+			out, err = none, nil
+		}
+		uncertain = uncertain || isTransient(err)
 		return err
 	})
 	return out, err

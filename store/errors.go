@@ -15,6 +15,11 @@ import (
 // confirmed for one owner must never free another owner's address.
 var ErrOwnerChanged = errors.New("the address changed owner since it was read")
 
+// ErrAlreadyFree comes with ErrOwnerChanged when the address a release
+// was to free is free already: released by someone else, or by the same
+// release's earlier attempt whose reply was lost.
+var ErrAlreadyFree = errors.New("it is free already")
+
 // ErrDamagedAttachment marks an attachment record that cannot be decoded.
 var ErrDamagedAttachment = errors.New("attachment record is damaged")
 

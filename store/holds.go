@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,13 +139,26 @@ func DescribeOwner(a Allocation) string {
 // ErrAlreadyReserved is a reservation for an identity that has one.
 var ErrAlreadyReserved = errors.New("already holds addresses")
 
+// ReserveOutcome is how a Reserve ended.
+type ReserveOutcome struct {
+	// Already is set when exactly this reservation existed before: the
+	// same addresses held (reserved) for the same identity, or for
+	// nobody. Nothing was written; Since is when it was made, Note its
+	// text. A Reserve retried after its own write committed unseen finds
+	// that write, with its own Since: that is not Already.
+	Already bool
+	Since   time.Time
+	Note    string
+}
+
 // Reserve holds addrs for hold.For (or for nobody), in one transaction that
 // writes nothing unless every address is free and, for an identity, the
 // identity holds nothing yet. A taken address gives a *TakenError naming
-// its holder.
-func (n *Network) Reserve(ctx context.Context, addrs []HeldAddr) error {
+// its holder, unless the reservation exists exactly as asked (the same
+// addresses reserved for the same identity): reserving is safe to repeat.
+func (n *Network) Reserve(ctx context.Context, addrs []HeldAddr) (ReserveOutcome, error) {
 	if len(addrs) == 0 {
-		return fmt.Errorf("reserving in network %q: no address", n.name)
+		return ReserveOutcome{}, fmt.Errorf("reserving in network %q: no address", n.name)
 	}
 	id := addrs[0].Hold.For
 	var cmps []clientv3.Cmp
@@ -152,7 +166,7 @@ func (n *Network) Reserve(ctx context.Context, addrs []HeldAddr) error {
 	for _, h := range addrs {
 		value, err := heldValue(h)
 		if err != nil {
-			return err
+			return ReserveOutcome{}, err
 		}
 		key := n.keys.ip(h.Addr)
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
@@ -160,35 +174,76 @@ func (n *Network) Reserve(ctx context.Context, addrs []HeldAddr) error {
 	}
 	if id != nil {
 		if err := CheckIdentity(*id); err != nil {
-			return err
+			return ReserveOutcome{}, err
 		}
 		set, err := json.Marshal(HeldSet{Addrs: addrs})
 		if err != nil {
-			return fmt.Errorf("encoding the holds of %s: %w", id, err)
+			return ReserveOutcome{}, fmt.Errorf("encoding the holds of %s: %w", id, err)
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(n.keys.holds(*id)), "=", 0))
 		puts = append(puts, clientv3.OpPut(n.keys.holds(*id), string(set)))
 	}
 	resp, err := n.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 	if err != nil {
-		return fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
+		return ReserveOutcome{}, fmt.Errorf("reserving addresses in network %q: %w", n.name, err)
 	}
 	if resp.Succeeded {
-		return nil
+		return ReserveOutcome{}, nil
+	}
+	if existing, err := n.existingReservation(ctx, addrs); err != nil || existing != nil {
+		if err != nil || existing.Since.Equal(addrs[0].Hold.Since) && existing.Note == addrs[0].Hold.Note {
+			// This reservation's own earlier write (its reply lost).
+			return ReserveOutcome{}, err
+		}
+		return ReserveOutcome{Already: true, Since: existing.Since, Note: existing.Note}, nil
 	}
 	for _, h := range addrs {
 		owner, err := n.LookupAddress(ctx, h.Addr)
 		if err != nil {
-			return err
+			return ReserveOutcome{}, err
 		}
 		if owner != nil {
-			return &TakenError{Addr: h.Addr, Owner: owner.Allocation}
+			return ReserveOutcome{}, &TakenError{Addr: h.Addr, Owner: owner.Allocation}
 		}
 	}
 	if id != nil {
-		return fmt.Errorf("reserving addresses in network %q: %s %w; release them first (etcd-ipam release --pod)", n.name, id, ErrAlreadyReserved)
+		return ReserveOutcome{}, fmt.Errorf("reserving addresses in network %q: %s %w; release them first (etcd-ipam release --pod)", n.name, id, ErrAlreadyReserved)
 	}
-	return fmt.Errorf("reserving addresses in network %q: an address was taken meanwhile; try again", n.name)
+	return ReserveOutcome{}, fmt.Errorf("reserving addresses in network %q: an address was taken meanwhile; try again", n.name)
+}
+
+// existingReservation returns the hold of a reservation of exactly addrs
+// for their identity (or for nobody), nil if there is none. An identity's
+// reservation is its held set, whatever its addresses' keys say (a
+// container of the pod may have taken them, or they may be vacant); one
+// for nobody is its addresses' keys.
+func (n *Network) existingReservation(ctx context.Context, addrs []HeldAddr) (*Hold, error) {
+	id := addrs[0].Hold.For
+	if id != nil {
+		set, err := n.HeldSet(ctx, *id)
+		if err != nil || set == nil || len(set.Addrs) != len(addrs) {
+			return nil, err
+		}
+		for _, h := range addrs {
+			i := slices.IndexFunc(set.Addrs, func(e HeldAddr) bool { return e.Addr == h.Addr })
+			if i < 0 || set.Addrs[i].Hold.Kind != HoldReserved || set.Addrs[i].RangeSet != h.RangeSet {
+				return nil, nil
+			}
+		}
+		hold := set.Addrs[0].Hold
+		return &hold, nil
+	}
+	var first *Hold
+	for _, h := range addrs {
+		owner, err := n.LookupAddress(ctx, h.Addr)
+		if err != nil || owner == nil || owner.ContainerID != "" || owner.Hold == nil || owner.Hold.For != nil || owner.Hold.Kind != HoldReserved {
+			return nil, err
+		}
+		if first == nil {
+			first = owner.Hold
+		}
+	}
+	return first, nil
 }
 
 // Holds lists every identity's held set, for the operator's tools.
@@ -285,6 +340,9 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 		now, err := n.LookupAddress(ctx, held.Addr)
 		if err != nil {
 			return err
+		}
+		if now == nil && held.ModRevision != 0 {
+			return fmt.Errorf("releasing the hold of %s in network %q: %w: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged, ErrAlreadyFree)
 		}
 		if now == nil || now.ModRevision != held.ModRevision {
 			return fmt.Errorf("releasing the hold of %s in network %q: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged)

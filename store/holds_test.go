@@ -16,7 +16,7 @@ func TestReserveIsAllOrNothing(t *testing.T) {
 	reserve(t, n, "holder", "192.0.2.3/24")
 	id := &Identity{Namespace: "shop", Name: "db-0", IfName: "eth0"}
 	hold := Hold{For: id, Kind: HoldReserved, Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	err := n.Reserve(ctx, []HeldAddr{
+	_, err := n.Reserve(ctx, []HeldAddr{
 		{Addr: netip.MustParseAddr("192.0.2.2"), RangeSet: 0, Hold: hold},
 		{Addr: netip.MustParseAddr("192.0.2.3"), RangeSet: 1, Hold: hold},
 	})
@@ -30,12 +30,12 @@ func TestReserveIsAllOrNothing(t *testing.T) {
 	if sets, err := n.Holds(ctx); err != nil || len(sets) != 0 {
 		t.Fatalf("the refused reservation left held sets %+v (%v)", sets, err)
 	}
-	if err := n.Reserve(ctx, []HeldAddr{{Addr: netip.MustParseAddr("192.0.2.2"), Hold: hold}}); err != nil {
+	if _, err := n.Reserve(ctx, []HeldAddr{{Addr: netip.MustParseAddr("192.0.2.2"), Hold: hold}}); err != nil {
 		t.Fatal(err)
 	}
 	// The identity holds something now: a second reservation for it is
 	// refused, not merged.
-	err = n.Reserve(ctx, []HeldAddr{{Addr: netip.MustParseAddr("192.0.2.4"), Hold: hold}})
+	_, err = n.Reserve(ctx, []HeldAddr{{Addr: netip.MustParseAddr("192.0.2.4"), Hold: hold}})
 	if !errors.Is(err, ErrAlreadyReserved) {
 		t.Fatalf("a second reservation for db-0: %v, want ErrAlreadyReserved", err)
 	}

@@ -76,7 +76,7 @@ func TestNodeIndexFollowsItsAddresses(t *testing.T) {
 	if err != nil || len(b) != 1 {
 		t.Fatalf("node-b: %v, %v", b, err)
 	}
-	if released, err := n.ReleaseAttachments(ctx, b, nil); err != nil || released != 1 {
+	if released, _, err := n.ReleaseAttachments(ctx, b, nil); err != nil || released != 1 {
 		t.Fatalf("ReleaseAttachments: %d, %v", released, err)
 	}
 	if got := nodeCounts(t, n, "node-a", "node-b"); !slices.Equal(got, []int64{3, 0}) {

@@ -105,7 +105,8 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 	for _, ip := range att.IPs {
 		plain = append(plain, n.deleteIfWrittenOp(n.keys.ip(ip.Address.Addr()), att.CreateRevision))
 	}
-	plainOp := clientv3.OpTxn([]clientv3.Cmp{unchanged}, plain, nil)
+	// Else: whether the attachment is gone (see releaseOutcome).
+	plainOp := clientv3.OpTxn([]clientv3.Cmp{unchanged}, plain, []clientv3.Op{clientv3.OpGet(attKey, clientv3.WithCountOnly())})
 	if len(plan.holds) == 0 {
 		return plainOp, nil
 	}
@@ -152,13 +153,28 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 // released reports whether the answer to a releaseOp released the
 // attachment, as holds or not.
 func released(r *etcdserverpb.ResponseOp) bool {
+	done, _ := releaseOutcome(r)
+	return done
+}
+
+// releaseOutcome reads the answer to a releaseOp: whether it released the
+// attachment, as holds or not, and else whether the attachment was gone
+// already (no key of its name).
+func releaseOutcome(r *etcdserverpb.ResponseOp) (done, gone bool) {
 	t := r.GetResponseTxn()
 	if t.GetSucceeded() {
-		return true
+		return true, false
 	}
-	// The fallback, when the holds could not be made.
 	rs := t.GetResponses()
-	return len(rs) == 1 && rs[0].GetResponseTxn() != nil && rs[0].GetResponseTxn().GetSucceeded()
+	if len(rs) == 1 && rs[0].GetResponseTxn() != nil {
+		// The fallback, when the holds could not be made.
+		plain := rs[0].GetResponseTxn()
+		if plain.GetSucceeded() {
+			return true, false
+		}
+		rs = plain.GetResponses()
+	}
+	return false, len(rs) == 1 && rs[0].GetResponseRange() != nil && rs[0].GetResponseRange().GetCount() == 0
 }
 
 // deleteIfCreatedOp deletes key if the transaction of revision created
@@ -317,53 +333,56 @@ const ReleaseBatch = 64
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
 // since it was listed, batching many into one transaction. It returns the
-// number released. p (may be nil) makes sticky holds, with one lease for
+// number released, and of the others the number that were gone already
+// (released by someone else, or by an earlier attempt of the caller whose
+// reply was lost). p (may be nil) makes sticky holds, with one lease for
 // all of them.
-func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment, p *ReleasePolicy) (int, error) {
-	released := 0
+func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment, p *ReleasePolicy) (released, gone int, err error) {
 	l := &leaser{n: n, p: p}
 	for start := 0; start < len(atts); start += ReleaseBatch {
 		plans := make([]releasePlan, 0, ReleaseBatch)
 		for _, att := range atts[start:min(start+ReleaseBatch, len(atts))] {
 			plan, err := l.plan(ctx, att)
 			if err != nil {
-				return released, err
+				return released, gone, err
 			}
 			plans = append(plans, plan)
 		}
-		count, err := n.releaseBatch(ctx, plans, l.lease)
+		count, goneCount, err := n.releaseBatch(ctx, plans, l.lease)
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			for i := range plans {
 				plans[i] = planFree(plans[i].att)
 			}
-			count, err = n.releaseBatch(ctx, plans, 0)
+			count, goneCount, err = n.releaseBatch(ctx, plans, 0)
 		}
-		released += count
+		released, gone = released+count, gone+goneCount
 		if err != nil {
-			return released, err
+			return released, gone, err
 		}
 	}
-	return released, nil
+	return released, gone, nil
 }
 
-func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID) (int, error) {
+func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID) (released, gone int, err error) {
 	ops := make([]clientv3.Op, 0, len(plans))
 	for _, plan := range plans {
 		op, err := n.releaseOp(plan, lease)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		ops = append(ops, op)
 	}
 	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("releasing attachments in network %q: %w", n.name, err)
+		return 0, 0, fmt.Errorf("releasing attachments in network %q: %w", n.name, err)
 	}
-	count := 0
 	for _, r := range resp.Responses {
-		if released(r) {
-			count++
+		switch done, wasGone := releaseOutcome(r); {
+		case done:
+			released++
+		case wasGone:
+			gone++
 		}
 	}
-	return count, nil
+	return released, gone, nil
 }

@@ -109,7 +109,10 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		if err != nil {
 			return nil, err
 		}
-		if now == nil || now.CreateRevision != held.CreateRevision || now.ModRevision != held.ModRevision {
+		if now == nil {
+			return nil, fmt.Errorf("releasing %s in network %q: %w: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged, ErrAlreadyFree)
+		}
+		if now.CreateRevision != held.CreateRevision || now.ModRevision != held.ModRevision {
 			return nil, fmt.Errorf("releasing %s in network %q: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged)
 		}
 		// Only the attachment changed (its container was DELeted and

@@ -142,7 +142,7 @@ func TestReleaseFreesOnlyWhatItsAttachmentCreated(t *testing.T) {
 	reserve(t, n, "c2", "192.0.2.2/24")
 	reserve(t, n, "c1", "192.0.2.3/24") // c1 again, a new attachment
 
-	released, err := n.ReleaseAttachments(ctx, []StoredAttachment{*stale}, nil)
+	released, _, err := n.ReleaseAttachments(ctx, []StoredAttachment{*stale}, nil)
 	if err != nil || released != 0 {
 		t.Fatalf("releasing a stale read of c1: %d released, %v; want 0", released, err)
 	}

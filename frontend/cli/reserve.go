@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,6 +45,10 @@ type reserveReport struct {
 	For       string            `json:"for,omitempty"`
 	Note      string            `json:"note,omitempty"`
 	Addresses []reservedAddress `json:"addresses"`
+	// Already: this reservation existed (made at Since); reserve wrote
+	// nothing.
+	Already bool       `json:"already,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
 }
 
 type reservedAddress struct {
@@ -73,14 +78,19 @@ func runReserve(c *cli.Context) error {
 	}
 	defer s.Close()
 	report.Network = conf.Name
-	held, err := s.Reserve(c.Context, addrs, identity, report.Note)
+	done, err := s.Reserve(c.Context, addrs, identity, report.Note)
 	if err != nil {
 		return err
 	}
 	if identity != nil {
 		report.For = identity.String()
 	}
-	for _, h := range held {
+	if done.Already {
+		report.Already, report.Note = true, done.Note
+		since := done.Since.UTC()
+		report.Since = &since
+	}
+	for _, h := range done.Held {
 		report.Addresses = append(report.Addresses, reservedAddress{Address: h.Addr.String(), RangeSet: h.RangeSet})
 	}
 	if args.json {
@@ -93,6 +103,10 @@ func runReserve(c *cli.Context) error {
 	var text []string
 	for _, a := range report.Addresses {
 		text = append(text, a.Address)
+	}
+	if report.Already {
+		fmt.Fprintf(c.App.Writer, "%s in network %s already reserved for %s since %s; nothing changed\n", strings.Join(text, ", "), conf.Name, whom, report.Since.Format(time.RFC3339))
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "reserved %s in network %s for %s\n", strings.Join(text, ", "), conf.Name, whom)
 	return nil

@@ -70,3 +70,22 @@ func TestReserveLsAndReleasePod(t *testing.T) {
 		t.Fatalf("after releasing everything: %+v", rows)
 	}
 }
+
+// TestReserveIsSafeToRepeat: the same reserve twice (an operator's
+// script, a retry) succeeds the second time and says that it already
+// holds, with the first one's note.
+func TestReserveIsSafeToRepeat(t *testing.T) {
+	n := newTestNet(t, "resagain", `[[{"subnet": "203.0.113.0/28"}]]`)
+	args := []string{"reserve", "--config", n.confPath, "--for", "db/router-0", "203.0.113.7", "--note", "static"}
+	if out := runCLI(t, nil, args...).ok(t).stdout; !strings.Contains(out, "reserved 203.0.113.7") {
+		t.Fatalf("first reserve: %q", out)
+	}
+	if out := runCLI(t, nil, args...).ok(t).stdout; !strings.Contains(out, "203.0.113.7 in network resagain already reserved for pod interface db/router-0/eth0 since") {
+		t.Fatalf("second reserve: %q, want it to say it already holds", out)
+	}
+	var report reserveReport
+	runCLI(t, nil, append(args, "--json")...).ok(t).decode(t, &report)
+	if !report.Already || report.Since == nil || report.Note != "static" || len(report.Addresses) != 1 {
+		t.Fatalf("reserve --json again: %+v", report)
+	}
+}
