@@ -121,8 +121,8 @@ func TestStickyHoldExpires(t *testing.T) {
 	}
 	held, err := s.LookupAddress(ctx(t), ips[0].Address.Addr())
 	if err != nil || held == nil || held.Hold == nil || held.Hold.Kind != store.HoldSticky || held.Hold.For.Name != "web-1" ||
-		held.Hold.Until.Sub(held.Hold.Since) != 2*time.Second {
-		t.Fatalf("after DEL: %+v, %v; want a 2 s sticky hold for web-1", held, err)
+		held.Hold.Until.Sub(held.Hold.Since) < 2*time.Second || held.Hold.Until.Sub(held.Hold.Since) > 3*time.Second {
+		t.Fatalf("after DEL: %+v, %v; want a sticky hold of 2 s (and at most 1 s of its lease's slack) for web-1", held, err)
 	}
 	// etcd expires leases on its own clock, within about a second of the
 	// TTL; bounded wait.

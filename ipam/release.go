@@ -24,7 +24,7 @@ func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	defer cancel()
 	return settle(ctx, func(ctx context.Context) error {
 		seen := s.sighting(byDEL)
-		_, err := s.net.Release(ctx, containerID, ifName, &store.ReleasePolicy{Sighting: &seen, Sticky: s.sticky, Now: seen.At})
+		_, err := s.net.Release(ctx, containerID, ifName, &store.ReleasePolicy{Sighting: &seen, Sticky: s.sticky, Now: seen.At, Node: s.node})
 		return err
 	})
 }
@@ -72,7 +72,7 @@ func (s *Session) StaleAttachments(ctx context.Context, node string, keep []type
 // twice; an attachment freed by an attempt whose answer was lost counts as
 // released.
 func (s *Session) ReleaseAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
-	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Now: s.now()})
+	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Now: s.now(), Node: s.node})
 }
 
 // FreeAttachments is ReleaseAttachments without sticky holds: an

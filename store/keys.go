@@ -21,6 +21,7 @@ const (
 	holdsDir        = "holds/"
 	podsDir         = "pods/"
 	heldDir         = "held/"
+	leasesDir       = "leases/"
 )
 
 // keys builds the key names of one network.
@@ -125,6 +126,9 @@ func parseAttachmentRef(ref string) (containerID, ifName string, err error) {
 	}
 	return containerID, ifName, nil
 }
+
+// lease is the key of the lease record of a node's sticky holds.
+func (k keys) lease(node string) string { return k.prefix + leasesDir + url.PathEscape(node) }
 
 // seen is the key of a node's liveness record.
 func (k keys) seen(node string) string { return k.prefix + seenDir + url.PathEscape(node) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -26,6 +27,45 @@ type ReleasePolicy struct {
 	Sticky time.Duration
 	// Now stamps the holds.
 	Now time.Time
+	// Node is whose lease the sticky holds are put under (see
+	// LeaseRecord): the releasing node's.
+	Node string
+}
+
+// Sticky holds expire with an etcd lease. A lease granted per release
+// would outlive the holds it was granted for (the ADD that takes them back
+// leaves it behind, empty, until its TTL ends), so that a sticky network's
+// restarts pile up a lease per DEL. Instead each node reuses one lease
+// while it has at least Sticky left: it is granted for Sticky plus a
+// slack of an eighth (at least a second), recorded under leases/<node>
+// with itself (so the record ends with it), and read by the DEL in the
+// read it makes anyway. A node then has at most about nine leases alive
+// however many pods restart, a DEL that reuses one makes no grant (one
+// round trip less), and a hold lasts at least Sticky and at most an
+// eighth longer. No KeepAlive: every lease just runs out.
+
+// LeaseRecord is the value of a leases/<node> key: the lease the node's
+// releases put their sticky holds under, and when it ends.
+type LeaseRecord struct {
+	ID    int64     `json:"id"`
+	Until time.Time `json:"until"`
+}
+
+// leaseSlack is how much longer than the sticky duration, in seconds, a
+// node's lease is granted for: the time during which it is reused.
+func leaseSlack(seconds int64) int64 { return max(1, seconds/8) }
+
+func (n *Network) leaseRecordOp(node string) clientv3.Op { return clientv3.OpGet(n.keys.lease(node)) }
+
+func decodeLeaseRecord(kvs []*mvccpb.KeyValue) *LeaseRecord {
+	if len(kvs) == 0 {
+		return nil
+	}
+	var rec LeaseRecord
+	if json.Unmarshal(kvs[0].Value, &rec) != nil || rec.ID == 0 {
+		return nil
+	}
+	return &rec
 }
 
 // Addresses taken from an operator's reservation always go back to it:
@@ -47,7 +87,8 @@ type releasePlan struct {
 	sticky bool
 }
 
-func planRelease(att StoredAttachment, p *ReleasePolicy) releasePlan {
+// planRelease plans att's release under p; sticky holds last until until.
+func planRelease(att StoredAttachment, p *ReleasePolicy, until time.Time) releasePlan {
 	plan := releasePlan{att: att}
 	reserved := false
 	for _, ip := range att.IPs {
@@ -64,7 +105,7 @@ func planRelease(att StoredAttachment, p *ReleasePolicy) releasePlan {
 		return plan
 	}
 	now := p.Now.UTC().Truncate(time.Millisecond)
-	hold := Hold{For: id, Kind: HoldSticky, Since: now, Until: now.Add(p.Sticky)}
+	hold := Hold{For: id, Kind: HoldSticky, Since: now, Until: until}
 	plan.holds = map[netip.Addr]HeldAddr{}
 	for _, ip := range att.IPs {
 		plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: hold}
@@ -206,12 +247,20 @@ func ownedBy(createRevision, modRevision, rev int64) bool {
 	return createRevision == rev || modRevision == rev
 }
 
-// leaser plans the releases of one call, granting the one lease of their
-// sticky holds when a plan first needs it.
+// leaser plans the releases of one call, with the node's lease for their
+// sticky holds: the recorded one while it has long enough to run, else a
+// new one, granted when a plan first needs it.
 type leaser struct {
 	n     *Network
 	p     *ReleasePolicy
 	lease clientv3.LeaseID
+	until time.Time
+	// record is the node's lease record; read says it was read (with
+	// the attachment, by Release).
+	record *LeaseRecord
+	read   bool
+	// granted: the lease is new, and the call's write records it.
+	granted bool
 	// full: etcd refused a lease for lack of space; the call's plans
 	// free, with deletes only.
 	full bool
@@ -224,21 +273,66 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 	if l.full {
 		return planFree(att), nil
 	}
-	plan := planRelease(att, l.p)
+	plan := planRelease(att, l.p, l.until)
 	if !plan.sticky || l.lease != 0 {
 		return plan, nil
 	}
+	if err := l.obtain(ctx); err != nil {
+		return releasePlan{}, err
+	}
+	if l.full {
+		return planFree(att), nil
+	}
+	return planRelease(att, l.p, l.until), nil
+}
+
+// obtain sets the lease: the node's recorded one if it has Sticky left,
+// else a new one.
+func (l *leaser) obtain(ctx context.Context) error {
+	now := l.p.Now.UTC().Truncate(time.Millisecond)
+	if !l.read {
+		resp, err := l.n.cli.Get(ctx, l.n.keys.lease(l.p.Node))
+		if err != nil {
+			return fmt.Errorf("reading the lease record of node %q in network %q: %w", l.p.Node, l.n.name, err)
+		}
+		l.record, l.read = decodeLeaseRecord(resp.Kvs), true
+	}
+	if rec := l.record; rec != nil && rec.Until.Sub(now) >= l.p.Sticky {
+		l.lease, l.until = clientv3.LeaseID(rec.ID), rec.Until
+		return nil
+	}
 	seconds := int64((l.p.Sticky + time.Second - 1) / time.Second)
+	seconds += leaseSlack(seconds)
 	resp, err := l.n.cli.Grant(ctx, seconds)
 	switch {
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		l.full = true
-		return planFree(att), nil
+		return nil
 	case err != nil:
-		return releasePlan{}, fmt.Errorf("granting the lease of sticky holds in network %q: %w", l.n.name, err)
+		return fmt.Errorf("granting the lease of sticky holds in network %q: %w", l.n.name, err)
 	}
-	l.lease = resp.ID
-	return plan, nil
+	// Counted from before the grant: etcd's lease ends no earlier.
+	l.lease, l.until, l.granted = resp.ID, now.Add(time.Duration(seconds)*time.Second), true
+	return nil
+}
+
+// recordOps records a newly granted lease as the node's, with the lease
+// itself, in the write that first uses it.
+func (l *leaser) recordOps() ([]clientv3.Op, error) {
+	if !l.granted {
+		return nil, nil
+	}
+	value, err := json.Marshal(LeaseRecord{ID: int64(l.lease), Until: l.until})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the lease record: %w", err)
+	}
+	return []clientv3.Op{clientv3.OpPut(l.n.keys.lease(l.p.Node), string(value), clientv3.WithLease(l.lease))}, nil
+}
+
+// lost forgets a recorded lease that etcd no longer has (revoked by hand,
+// or ended early): the next plan grants a new one.
+func (l *leaser) lost() {
+	l.lease, l.record, l.granted = 0, nil, false
 }
 
 // Release frees every address of (containerID, ifName) and returns the
@@ -256,7 +350,7 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 	}
 	l := &leaser{n: n, p: p}
 	for attempt := 0; attempt < changedAttempts; attempt++ {
-		att, recorded, err := n.AttachmentSeen(ctx, containerID, ifName, sighting)
+		att, recorded, err := n.attachmentForRelease(ctx, containerID, ifName, sighting, l)
 		if errors.Is(err, ErrDamagedAttachment) {
 			return n.releaseDamaged(ctx, containerID, ifName)
 		}
@@ -279,7 +373,18 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 			}
 			ops = append(ops, seen)
 		}
+		if plan.sticky {
+			record, err := l.recordOps()
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, record...)
+		}
 		resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && !l.granted {
+			l.lost()
+			continue
+		}
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			// Under etcd's NOSPACE alarm only deletes pass, and a DEL
 			// must still free addresses: without liveness or holds.
@@ -296,6 +401,39 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 		}
 	}
 	return nil, fmt.Errorf("releasing container %q interface %q in network %q: the attachment %w during %d attempts", containerID, ifName, n.name, ErrKeptChanging, changedAttempts)
+}
+
+// attachmentForRelease is AttachmentSeen that also reads, when l makes
+// sticky holds and has not read it yet, the node's lease record, in the
+// same round trip.
+func (n *Network) attachmentForRelease(ctx context.Context, containerID, ifName string, sighting *Sighting, l *leaser) (*StoredAttachment, *Sighting, error) {
+	if l.p == nil || l.p.Sticky <= 0 || l.read {
+		return n.AttachmentSeen(ctx, containerID, ifName, sighting)
+	}
+	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName)), n.leaseRecordOp(l.p.Node)}
+	if sighting != nil {
+		ops = append(ops, clientv3.OpGet(n.keys.seen(sighting.Node)))
+	}
+	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
+	}
+	l.record, l.read = decodeLeaseRecord(resp.Responses[1].GetResponseRange().Kvs), true
+	var recorded *Sighting
+	if sighting != nil {
+		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
+			recorded = decodeSighting(sighting.Node, kvs[0].Value, kvs[0].ModRevision)
+		}
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, recorded, nil
+	}
+	att, err := decodeStored(kvs[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return &att, recorded, nil
 }
 
 // AttachmentSeen reads the attachment of (containerID, ifName) and, when
@@ -348,12 +486,26 @@ func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachmen
 			}
 			plans = append(plans, plan)
 		}
-		count, goneCount, err := n.releaseBatch(ctx, plans, l.lease)
+		record, err := l.recordOps()
+		if err != nil {
+			return released, gone, err
+		}
+		count, goneCount, err := n.releaseBatch(ctx, plans, l.lease, record)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && !l.granted {
+			// The recorded lease is gone: plan the batch again with
+			// a new one.
+			l.lost()
+			start -= ReleaseBatch
+			continue
+		}
+		if err == nil {
+			l.granted = false // recorded
+		}
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			for i := range plans {
 				plans[i] = planFree(plans[i].att)
 			}
-			count, goneCount, err = n.releaseBatch(ctx, plans, 0)
+			count, goneCount, err = n.releaseBatch(ctx, plans, 0, nil)
 		}
 		released, gone = released+count, gone+goneCount
 		if err != nil {
@@ -363,8 +515,8 @@ func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachmen
 	return released, gone, nil
 }
 
-func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID) (released, gone int, err error) {
-	ops := make([]clientv3.Op, 0, len(plans))
+func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID, extra []clientv3.Op) (released, gone int, err error) {
+	ops := make([]clientv3.Op, 0, len(plans)+len(extra))
 	for _, plan := range plans {
 		op, err := n.releaseOp(plan, lease)
 		if err != nil {
@@ -372,11 +524,12 @@ func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease c
 		}
 		ops = append(ops, op)
 	}
+	ops = append(ops, extra...)
 	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return 0, 0, fmt.Errorf("releasing attachments in network %q: %w", n.name, err)
 	}
-	for _, r := range resp.Responses {
+	for _, r := range resp.Responses[:len(plans)] {
 		switch done, wasGone := releaseOutcome(r); {
 		case done:
 			released++

@@ -327,30 +327,47 @@ func TestKilledMidStickyOperation(t *testing.T) {
 	}
 	mustSucceed(t, invocation{Command: "ADD", ContainerID: "neighbour", Config: conf("node-a")})
 
-	// Count the requests of the DEL and of the ADD that follows.
+	// A node's DELs making holds reuse its lease (recorded under
+	// leases/<node>); one without a usable record grants a new one.
+	// Both are killed at every request: forget stands for a DEL that
+	// finds no record.
+	forget := func() {
+		if _, err := cli.Delete(context.Background(), store.Root+"stickycrash/leases/node-a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Count the requests of each DEL and of the ADD that follows.
 	counted := podLife("counted")
 	want := parseResult(t, mustSucceed(t, counted.addA)).summary()
-	delRequests := requestCount(t, counted.delA, crashing(counted.delA, "0:count"))
+	forget()
+	grantRequests := requestCount(t, counted.delA, crashing(counted.delA, "0:count"))
 	out := crashing(counted.addB, "0:count")
 	addRequests := requestCount(t, counted.addB, out)
 	if got := parseResult(t, out.Stdout).summary(); got != want {
 		t.Fatalf("the counted pod on node B got %s, had %s", got, want)
 	}
 	mustSucceed(t, counted.delB)
-	t.Logf("a DEL making holds makes %d etcd requests, the ADD taking them back %d", delRequests, addRequests)
+	reused := podLife("reused")
+	mustSucceed(t, reused.addA)
+	reuseRequests := requestCount(t, reused.delA, crashing(reused.delA, "0:count"))
+	t.Logf("a DEL making holds makes %d etcd requests with a new lease, %d reusing the node's; the ADD taking them back %d", grantRequests, reuseRequests, addRequests)
+	requests := map[string]int{"DEL granting": grantRequests, "DEL reusing": reuseRequests, "ADD": addRequests}
 
 	points := 0
-	for k := 1; k <= max(delRequests, addRequests); k++ {
+	for k := 1; k <= max(grantRequests, reuseRequests, addRequests); k++ {
 		for _, phase := range []string{"before", "after"} {
-			for _, op := range []string{"DEL", "ADD"} {
-				if (op == "DEL" && k > delRequests) || (op == "ADD" && k > addRequests) {
+			for i, op := range []string{"DEL granting", "DEL reusing", "ADD"} {
+				if k > requests[op] {
 					continue
 				}
-				p := podLife(fmt.Sprintf("pod-%s-%d-%s", strings.ToLower(op), k, phase)) // a name Kubernetes can have
+				p := podLife(fmt.Sprintf("pod-%d-%d-%s", i, k, phase)) // a name Kubernetes can have
 				want := parseResult(t, mustSucceed(t, p.addA)).summary()
 				at := fmt.Sprintf("%d:%s", k, phase)
 				killed := p.delA
-				if op == "ADD" {
+				switch op {
+				case "DEL granting":
+					forget()
+				case "ADD":
 					mustSucceed(t, p.delA)
 					killed = p.addB
 				}
@@ -359,7 +376,7 @@ func TestKilledMidStickyOperation(t *testing.T) {
 				}
 				points++
 				requireWhole(t, cli, "stickycrash")
-				if op == "DEL" {
+				if op != "ADD" {
 					mustSucceed(t, p.delA) // the runtime retries
 					requireWhole(t, cli, "stickycrash")
 				}
@@ -374,7 +391,7 @@ func TestKilledMidStickyOperation(t *testing.T) {
 			}
 		}
 	}
-	if want := 2 * (delRequests + addRequests); points != want {
+	if want := 2 * (grantRequests + reuseRequests + addRequests); points != want {
 		t.Fatalf("%d kill points tested, want %d", points, want)
 	}
 	t.Logf("%d kill points tested", points)
