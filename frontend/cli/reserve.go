@@ -25,8 +25,9 @@ func reserveCommand() *cli.Command {
 			"node, and its DEL gives them back to the reservation; one address per range\n" +
 			"set. Without --for, no ADD hands them out. Reserving is one conditional write:\n" +
 			"an address that is taken is refused, naming who has it, and nothing is\n" +
-			"reserved. etcd-ipam ls shows reservations; etcd-ipam release ADDRESS (or\n" +
-			"--pod) ends them.\n\n" +
+			"reserved. The same reservation again is not an error: it says that it\n" +
+			"already holds. etcd-ipam ls shows reservations; etcd-ipam release ADDRESS\n" +
+			"(or --pod) ends them.\n\n" +
 			"Examples:\n\n" +
 			"   etcd-ipam reserve --config net.conflist 203.0.113.10 2001:db8:1::10 --for shop/db-0 --note primary\n" +
 			"   etcd-ipam reserve --config net.conflist 203.0.113.99 --note \"printer, static\"",
