@@ -11,15 +11,24 @@ type cniArgs struct {
 	pod *Pod
 }
 
-// parseCNIArgs reads CNI_ARGS (K=V;K2=V2): the requested addresses and the
-// pod identity. The address key is IP as CNI's convention and host-local
-// spell it, or ip as this plugin's spec does; its value may list several
-// addresses separated by commas. Like host-local, the last IP key counts,
-// an empty value requests nothing, and any other key is an error unless
-// IgnoreUnknown is true. The keys Kubernetes runtimes pass
-// (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID,
-// K8S_POD_INFRA_CONTAINER_ID) are known: a pod's namespace and name come
-// together or not at all.
+// parseCNIArgs reads an ADD's CNI_ARGS (K=V;K2=V2): the requested
+// addresses and the pod the runtime names. The address key is IP as CNI's
+// convention and host-local spell it, or ip as this plugin's spec does;
+// its value may list several addresses separated by commas. Like
+// host-local (CNI's types.LoadArgs), a key given twice counts the last
+// time, an empty IP requests nothing, a pair without exactly one "=" is an
+// error, and so is any other key unless IgnoreUnknown is 1 or true.
+//
+// The keys runtimes send for Kubernetes (K8S_POD_NAMESPACE, K8S_POD_NAME,
+// K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID) are known, and whatever they
+// hold is never an error (NOTES 25): containerd and CRI-O send all four,
+// podman only K8S_POD_NAME (a container name), Multus forwards them. The
+// pod is recorded as sent, for display; whether it is also an identity
+// (both names, valid for Kubernetes) is store.IdentityOf's one rule.
+//
+// Only ADD reads CNI_ARGS: DEL, CHECK, GC and STATUS find what they need
+// by container ID and interface name, so that no argument a runtime sends
+// can keep them from releasing an address (LoadNetwork).
 func parseCNIArgs(args string) (cniArgs, error) {
 	var ips, unknown []string
 	var pod Pod
@@ -63,15 +72,8 @@ func parseCNIArgs(args string) (cniArgs, error) {
 		return cniArgs{}, fmt.Errorf("unknown arguments %q; this plugin knows IP, the K8S_POD_* keys and IgnoreUnknown (add IgnoreUnknown=1 to pass others through)", unknown)
 	}
 	out := cniArgs{ips: ips}
-	switch {
-	case pod.Name != "" && pod.Namespace == "":
-		return cniArgs{}, fmt.Errorf("K8S_POD_NAME=%s without K8S_POD_NAMESPACE; give both, or neither", pod.Name)
-	case pod.Namespace != "" && pod.Name == "":
-		return cniArgs{}, fmt.Errorf("K8S_POD_NAMESPACE=%s without K8S_POD_NAME; give both, or neither", pod.Namespace)
-	case pod.Name != "":
+	if pod != (Pod{}) {
 		out.pod = &pod
-	case pod.UID != "":
-		return cniArgs{}, fmt.Errorf("K8S_POD_UID without K8S_POD_NAMESPACE and K8S_POD_NAME")
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // conf builds a network configuration with the given ipam body after
@@ -277,9 +279,6 @@ func TestLoadRejectsRequestedAddresses(t *testing.T) {
 		{"IgnoreUnknown not a boolean", "IgnoreUnknown=maybe;FOO=1", "", BadEnvironment, "IgnoreUnknown"},
 		{"empty key", "=x", "", BadEnvironment, "unknown arguments"},
 		{"key case matters", "Ip=192.0.2.1", "", BadEnvironment, "Ip=192.0.2.1"},
-		{"pod name without namespace", "K8S_POD_NAME=web-0", "", BadEnvironment, "K8S_POD_NAME=web-0 without K8S_POD_NAMESPACE"},
-		{"pod namespace without name", "K8S_POD_NAMESPACE=shop", "", BadEnvironment, "K8S_POD_NAMESPACE=shop without K8S_POD_NAME"},
-		{"pod UID alone", "K8S_POD_UID=1234", "", BadEnvironment, "K8S_POD_UID without"},
 		{"IP not an address", "IP=300.1.1.1", "", Invalid, "300.1.1.1"},
 		{"IP with a zone", "IP=fe80::1%eth0", "", Invalid, "zone"},
 		{"IP CIDR not a CIDR", "IP=192.0.2.1/99", "", Invalid, "192.0.2.1/99"},
@@ -289,6 +288,60 @@ func TestLoadRejectsRequestedAddresses(t *testing.T) {
 		_, err := Load([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]]`, tc.top)), tc.args)
 		expectError(t, tc.name, err, tc.kind, tc.mention)
 	}
+}
+
+// TestLoadPodAsRuntimesSendIt: CNI_ARGS in the shapes real runtimes send
+// are accepted on ADD whatever their pod keys hold, and the pod is kept as
+// sent (NOTES 25). Whether it is an identity is store's rule, not the
+// loader's: a lone name or a name with a slash is no error here.
+func TestLoadPodAsRuntimesSendIt(t *testing.T) {
+	const ranges = `, "ranges": [[{"subnet": "192.0.2.0/24"}]]`
+	for _, tc := range []struct {
+		name, args string
+		want       *Pod
+	}{
+		{"containerd and CRI-O", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=5f1c",
+			&Pod{Namespace: "shop", Name: "web-0", UID: "5f1c"}},
+		{"Multus, IgnoreUnknown=true and its own keys", "IgnoreUnknown=true;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=5f1c;K8S_POD_NETWORK=extra;MAC=02:00:00:00:00:01",
+			&Pod{Namespace: "shop", Name: "web-0", UID: "5f1c"}},
+		{"podman: a container name alone", "IgnoreUnknown=1;K8S_POD_NAME=a", &Pod{Name: "a"}},
+		{"a namespace alone", "K8S_POD_NAMESPACE=shop", &Pod{Namespace: "shop"}},
+		{"a UID alone", "K8S_POD_UID=1234", &Pod{UID: "1234"}},
+		{"empty values", "K8S_POD_NAMESPACE=;K8S_POD_NAME=;K8S_POD_UID=", nil},
+		{"a key given twice: the last counts", "K8S_POD_NAMESPACE=a;K8S_POD_NAME=p;K8S_POD_NAMESPACE=b", &Pod{Namespace: "b", Name: "p"}},
+		{"a name Kubernetes cannot have", "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=a/b", &Pod{Namespace: "ns", Name: "a/b"}},
+		{"no pod keys", "IgnoreUnknown=1;FOO=bar", nil},
+	} {
+		n, err := Load([]byte(conf(ranges, "")), tc.args)
+		if err != nil {
+			t.Errorf("%s: CNI_ARGS %q: %v", tc.name, tc.args, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, n.Pod); diff != "" {
+			t.Errorf("%s: pod (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
+// TestLoadNetworkIgnoresRequests: what DEL, CHECK, GC and STATUS load
+// reads no CNI_ARGS and no requested addresses, so that what made an ADD
+// fail (or anything else a runtime sends) cannot make them fail too.
+func TestLoadNetworkIgnoresRequests(t *testing.T) {
+	const ranges = `, "ranges": [[{"subnet": "192.0.2.0/24"}]]`
+	top := `"args": {"cni": {"ips": ["nope"]}}, "runtimeConfig": {"ips": ["1.2.3"]},`
+	if _, err := Load([]byte(conf(ranges, top)), ""); err == nil {
+		t.Fatal("Load accepted requested addresses that are not addresses")
+	}
+	n, err := LoadNetwork([]byte(conf(ranges, top)))
+	if err != nil {
+		t.Fatalf("LoadNetwork: %v", err)
+	}
+	if n.Requested != nil || n.Pod != nil || n.Name == "" || len(n.RangeSets) != 1 {
+		t.Fatalf("LoadNetwork read requests or lost the network: %+v", n)
+	}
+	// A configuration that is wrong is still wrong without requests.
+	_, err = LoadNetwork([]byte(conf(`, "ranges": [[{"subnet": "192.0.2.0/24"}]], "sticky": "soon"`, "")))
+	expectError(t, "LoadNetwork with a bad sticky", err, Invalid, "sticky")
 }
 
 // TestLoadEtcdConfig covers etcdConfig: endpoints, TLS files, the CA

@@ -15,8 +15,24 @@ import (
 // noIPAM is the message for a configuration without an "ipam" object.
 const noIPAM = `the network configuration has no "ipam" object; add "ipam": {"type": "etcd", ...}`
 
-// Load parses the network configuration and CNI_ARGS.
+// Load parses the network configuration of an ADD with its CNI_ARGS: the
+// network, and what the invocation asks for (requested addresses, the
+// pod).
 func Load(stdin []byte, cniArgs string) (*Network, error) {
+	return load(stdin, cniArgs, true)
+}
+
+// LoadNetwork parses the network configuration alone, for the commands
+// that act on what is already stored (DEL, CHECK, GC, STATUS) and for the
+// CLI. It reads no CNI_ARGS and no requested addresses (args.cni.ips,
+// runtimeConfig.ips): a runtime sends DEL with what it sent to the ADD,
+// and an argument that made that ADD fail must not also keep its DEL from
+// releasing (NOTES 25).
+func LoadNetwork(stdin []byte) (*Network, error) {
+	return load(stdin, "", false)
+}
+
+func load(stdin []byte, cniArgs string, requests bool) (*Network, error) {
 	if err := CheckJSON(stdin); err != nil {
 		return nil, err
 	}
@@ -57,11 +73,14 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		return nil, invalid(fmt.Sprintf(`ipam "wasmCacheDir" is %q; give an absolute path`, net.WasmCacheDir))
 	}
 
-	requested, pod, err := loadRequested(cniArgs, &n)
-	if err != nil {
-		return nil, err
+	if requests {
+		requested, pod, err := loadRequested(cniArgs, &n)
+		if err != nil {
+			return nil, err
+		}
+		net.Requested, net.Pod = requested, pod
 	}
-	net.Requested, net.Pod = requested, pod
+	var err error
 	if net.Sticky, err = loadSticky(ipam.Sticky); err != nil {
 		return nil, err
 	}

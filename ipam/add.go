@@ -21,17 +21,19 @@ func (s *Session) Add(ctx context.Context, containerID, ifName string, requested
 }
 
 // AddPod is Add for a container of a Kubernetes pod (nil: none), which is
-// recorded with the attachment: the pod interface takes the addresses held
-// for it (a reservation, or a sticky network's hold from its previous
-// instance), and on a sticky network it has one attachment at a time.
+// recorded with the attachment. When the pod is an identity
+// (store.IdentityOf), the pod interface takes the addresses held for it (a
+// reservation, or a sticky network's hold from its previous instance), and
+// on a sticky network it has one attachment at a time; otherwise (podman's
+// lone container name) the pod is shown by listings and nothing more.
 func (s *Session) AddPod(ctx context.Context, containerID, ifName string, requested []netip.Addr, pod *store.PodRef) ([]store.AttachedAddr, error) {
 	if err := store.CheckAttachment(containerID, ifName); err != nil {
 		return nil, err
 	}
-	if pod != nil {
-		if err := store.CheckIdentity(store.Identity{Namespace: pod.Namespace, Name: pod.Name, IfName: ifName}); err != nil {
-			return nil, err
-		}
+	if pod != nil && !pod.Storable() {
+		// Recorded for display only, and never a reason to refuse a
+		// container (NOTES 25): a name the records cannot hold is left out.
+		pod = nil
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -55,10 +57,9 @@ func (s *Session) AddPod(ctx context.Context, containerID, ifName string, reques
 // allocator therefore always gets host-local's address, the first free one
 // in search order, in two round trips when one of the guesses is free.
 func (s *Session) add(ctx context.Context, containerID, ifName string, requested []netip.Addr, pod *store.PodRef) ([]store.AttachedAddr, error) {
-	var id *store.Identity
-	if pod != nil {
-		id = &store.Identity{Namespace: pod.Namespace, Name: pod.Name, IfName: ifName}
-	}
+	// Only a pod that Kubernetes could have is an identity that takes
+	// holds and, on a sticky network, has one attachment at a time.
+	id := store.IdentityOf(store.Attachment{IfName: ifName, Pod: pod})
 	snap, err := s.net.Snapshot(ctx, containerID, ifName, len(s.sets), s.node, id)
 	if err != nil {
 		return nil, err

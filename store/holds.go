@@ -34,41 +34,6 @@ const (
 	HoldReserved = "reserved"
 )
 
-// PodRef names the Kubernetes pod of an attachment.
-type PodRef struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	UID       string `json:"uid,omitempty"`
-}
-
-// Identity is whom a hold is for: one interface of a pod, by namespace
-// and name, which survive the pod's recreation (its UID does not).
-type Identity struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	IfName    string `json:"ifName"`
-}
-
-func (id Identity) String() string { return id.Namespace + "/" + id.Name + "/" + id.IfName }
-
-// IdentityOf is the identity of att's pod interface, nil without a pod.
-func IdentityOf(att Attachment) *Identity {
-	if att.Pod == nil {
-		return nil
-	}
-	return &Identity{Namespace: att.Pod.Namespace, Name: att.Pod.Name, IfName: att.IfName}
-}
-
-// CheckIdentity rejects an identity whose names could not be stored.
-func CheckIdentity(id Identity) error {
-	for _, part := range []struct{ what, name string }{{PodNamespace, id.Namespace}, {PodName, id.Name}, {IfName, id.IfName}} {
-		if err := checkName(part.what, part.name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Hold is why an address is held.
 type Hold struct {
 	// For is the identity that may take the address; nil for a
@@ -158,7 +123,7 @@ func DescribeOwner(a Allocation) string {
 	case a.ContainerID != "":
 		s := fmt.Sprintf("held by container %s interface %s on node %s", a.ContainerID, a.IfName, a.Node)
 		if a.Pod != nil {
-			s += fmt.Sprintf(" (pod %s/%s)", a.Pod.Namespace, a.Pod.Name)
+			s += fmt.Sprintf(" (pod %s)", a.Pod)
 		}
 		return s
 	case a.Hold != nil && a.Hold.For != nil:

@@ -85,7 +85,7 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 		common = append(common, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, ip.Address.Addr()), att.CreateRevision))
 	}
 	id := IdentityOf(att.Attachment)
-	if id != nil && CheckIdentity(*id) == nil {
+	if id != nil {
 		common = append(common, n.deleteIfCreatedOp(n.keys.pods(*id), att.CreateRevision))
 	}
 	plain := slices.Clone(common)

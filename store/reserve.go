@@ -94,9 +94,6 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	}
 	var podKey string
 	if id := IdentityOf(att); id != nil && extras.Sticky {
-		if err := CheckIdentity(*id); err != nil {
-			return Reservation{}, err
-		}
 		podKey = n.keys.pods(*id)
 	}
 	attKey := n.keys.container(att.ContainerID, att.IfName)

@@ -232,7 +232,7 @@ func loadNetworkBytes(c *cli.Context, data []byte) (*config.Network, error) {
 	if data, err = overrideEtcd(c, data); err != nil {
 		return nil, err
 	}
-	return config.Load(data, "")
+	return config.LoadNetwork(data)
 }
 
 // coreHost starts the allocation core the command runs: --core, else the

@@ -37,7 +37,7 @@ func parseIdentity(flag, text string) (*store.Identity, error) {
 func podOf(a store.Allocation) string {
 	switch {
 	case a.Pod != nil:
-		return a.Pod.Namespace + "/" + a.Pod.Name
+		return a.Pod.String()
 	case a.Hold != nil && a.Hold.For != nil:
 		return a.Hold.For.Namespace + "/" + a.Hold.For.Name
 	}

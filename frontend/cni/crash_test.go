@@ -346,7 +346,7 @@ func TestKilledMidStickyOperation(t *testing.T) {
 				if (op == "DEL" && k > delRequests) || (op == "ADD" && k > addRequests) {
 					continue
 				}
-				p := podLife(fmt.Sprintf("pod-%s-%d-%s", op, k, phase))
+				p := podLife(fmt.Sprintf("pod-%s-%d-%s", strings.ToLower(op), k, phase)) // a name Kubernetes can have
 				want := parseResult(t, mustSucceed(t, p.addA)).summary()
 				at := fmt.Sprintf("%d:%s", k, phase)
 				killed := p.delA

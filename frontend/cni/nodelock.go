@@ -28,6 +28,9 @@ import (
 // lockDirs are where the lock files live, the first that can be made:
 // /run is a tmpfs that root owns on every Linux host, so locks never
 // outlive a reboot; the temporary directory serves an unprivileged user.
+// The files are never removed: one per node, network and endpoint list is
+// bounded, and unlinking a file that another ADD waits on would split the
+// turn in two.
 func lockDirs() []string {
 	return []string{"/run/etcd-ipam", filepath.Join(os.TempDir(), "etcd-ipam-"+strconv.Itoa(os.Getuid()))}
 }

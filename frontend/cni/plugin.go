@@ -117,7 +117,16 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 // what a command changed as the command itself reports it.
 func (p *plugin) withSession(command string, args *skel.CmdArgs, op func(context.Context, *config.Network, *ipam.Session, *slog.Logger) error) error {
 	start := time.Now()
-	conf, err := config.Load(args.StdinData, args.Args)
+	var conf *config.Network
+	var err error
+	if command == "ADD" {
+		conf, err = config.Load(args.StdinData, args.Args)
+	} else {
+		// Only an ADD asks for anything: the other commands act on what
+		// is stored, by container ID and interface name, and no CNI_ARGS
+		// may keep a DEL from releasing (config.LoadNetwork).
+		conf, err = config.LoadNetwork(args.StdinData)
+	}
 	if err != nil {
 		return ipam.AsCNIError(err)
 	}

@@ -45,15 +45,11 @@ func TestStickyPodThroughThePlugin(t *testing.T) {
 	mustSucceed(t, invocation{Command: "CHECK", ContainerID: "cb", Args: web0, Config: conf("node-b")})
 }
 
-// TestPodIdentityMistakes: a pod named without its namespace, or a sticky
-// duration that is not one, is a clear CNI error and stores nothing.
-func TestPodIdentityMistakes(t *testing.T) {
+// TestStickyMistakes: a sticky duration that is not one is a clear CNI
+// error and stores nothing.
+func TestStickyMistakes(t *testing.T) {
 	srv := etcdtest.Start(t)
 	base := `{"cniVersion": "1.1.0", "name": "mistakes", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `"}, %s"ranges": [[{"subnet": "203.0.113.0/28"}]]}}`
-	e := mustFail(t, invocation{Command: "ADD", ContainerID: "c1", Args: "K8S_POD_NAME=web-0", Config: strings.Replace(base, "%s", "", 1)}, 4)
-	if !strings.Contains(e.Msg, "K8S_POD_NAMESPACE") {
-		t.Fatalf("K8S_POD_NAME alone: %+v", e)
-	}
 	for _, sticky := range []string{`"sticky": "soon", `, `"sticky": "0s", `, `"sticky": "-1h", `} {
 		e := mustFail(t, invocation{Command: "ADD", ContainerID: "c1", Config: strings.Replace(base, "%s", sticky, 1)}, 7)
 		if !strings.Contains(e.Msg, `"sticky"`) {
