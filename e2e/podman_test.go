@@ -27,8 +27,9 @@ const podmanImage = "localhost/etcd-ipam-e2e/ifaddrs:latest"
 // ADD (so podman run) and DEL (so podman rm) with "K8S_POD_NAME=a without
 // K8S_POD_NAMESPACE". Two containers run at once with distinct addresses
 // that they see on eth0 and that etcd records, with the name for display;
-// when they exit podman's DEL frees their addresses, and nothing of the
-// test is left.
+// when they exit podman's DEL frees their addresses (the name is no pod
+// identity, so the network's sticky holds nothing for it), and nothing of
+// the test is left.
 func TestPodmanRunsContainersOnTheNetwork(t *testing.T) {
 	s := requireSuite(t)
 	requireRoot(t)
@@ -52,6 +53,8 @@ func TestPodmanRunsContainersOnTheNetwork(t *testing.T) {
 	pm := newPodman(t, s, podmanPath)
 	pm.loadImage(t, podmanImage, testbin.Path(t, "ifaddrs", "github.com/etcd-cni/etcd-ipam/e2e/ifaddrs"))
 
+	// Sticky, so that a name taken for a pod identity would show: DEL
+	// would leave the address held for it.
 	subnet := netip.MustParsePrefix("203.0.113.0/24")
 	pluginLog := pm.file("plugin.log")
 	conflist := pm.addNetwork(t, network, fmt.Sprintf(`{
@@ -60,7 +63,7 @@ func TestPodmanRunsContainersOnTheNetwork(t *testing.T) {
 		"plugins": [{
 			"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
 			"ipam": {
-				"type": "etcd", "nodeName": "e2e-podman-node", "logFile": %q,
+				"type": "etcd", "nodeName": "e2e-podman-node", "logFile": %q, "sticky": "1h",
 				"etcdConfig": {"etcdURL": %q, "etcdTimeout": "10s"},
 				"ranges": [[{"subnet": %q}]]
 			}
