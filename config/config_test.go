@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/server/v3/lease"
 )
 
 // conf builds a network configuration with the given ipam body after
@@ -602,8 +604,22 @@ func TestPodIdentityAndSticky(t *testing.T) {
 		{`"0s"`, "at least 1s"},
 		{`"-5m"`, "at least 1s"},
 		{`"500ms"`, "at least 1s"},
+		// etcd cannot grant a lease this long: every DEL would fail.
+		{`"2500001h"`, "at most 2500000h"},
+		{`"2562047h47m16.854775807s"`, "at most 2500000h"},
 	} {
 		_, err := Load([]byte(conf(ranges+`, "sticky": `+tc.sticky, "")), "")
 		expectError(t, "sticky "+tc.sticky, err, Invalid, tc.mention)
+	}
+	if n, err := Load([]byte(conf(ranges+`, "sticky": "2500000h"`, "")), ""); err != nil || n.Sticky != MaxLeaseDuration {
+		t.Fatalf("sticky as long as etcd's longest lease: %v, %v", n, err)
+	}
+}
+
+// TestMaxLeaseDurationIsEtcds: the bound is etcd's own, which the plugin
+// does not link.
+func TestMaxLeaseDurationIsEtcds(t *testing.T) {
+	if MaxLeaseDuration != lease.MaxLeaseTTL*time.Second {
+		t.Fatalf("MaxLeaseDuration is %v; etcd's lease.MaxLeaseTTL is %d s", MaxLeaseDuration, lease.MaxLeaseTTL)
 	}
 }

@@ -142,6 +142,8 @@ func TestBadInputGivesOneCNIError(t *testing.T) {
 		{"contradictory CA keys", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "` + srv.Endpoint() + `", "etcdTrustedCAFileFile": "/a.pem", "etcdTrustedCAFile": "/b.pem"}, ` + ranges + `}}`), 7, []string{"differ"}},
 		{"etcdConfig of the wrong type", add(`{"cniVersion": "1.0.0", "name": "bad", "ipam": {"type": "etcd", "etcdConfig": "http://127.0.0.1:2379", ` + ranges + `}}`), 6, []string{"etcdConfig"}},
 		{"unknown logLevel", add(good(ranges + `, "logLevel": "loud"`)), 7, []string{"logLevel", "debug"}},
+		{"sticky longer than etcd's longest lease", add(good(ranges + `, "sticky": "2500001h"`)), 7, []string{`"sticky"`, "2500000h"}},
+		{"sticky that overflows a lease TTL", invocation{Command: "DEL", ContainerID: "c", Config: good(ranges + `, "sticky": "2562047h47m16.854775807s"`)}, 7, []string{`"sticky"`, "2500000h"}},
 		{"relative logFile", add(good(ranges + `, "logFile": "ipam.log"`)), 7, []string{"logFile", "absolute"}},
 		{"range set not a list", add(good(`"ranges": [{"subnet": "203.0.113.0/24"}]`)), 6, []string{"ranges"}},
 		{"rangeStart not an address", add(good(`"ranges": [[{"subnet": "203.0.113.0/24", "rangeStart": "start"}]]`)), 7, []string{"range set 0", "start"}},
