@@ -43,6 +43,11 @@ func Load(stdin []byte, cniArgs string) (*Network, error) {
 		LogLevel:         ipam.LogLevel,
 		ValidAttachments: n.ValidAttachments,
 	}
+	if net.NodeName != "" {
+		if err := CheckNodeName(nodeNameKey, net.NodeName); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkLogging(net); err != nil {
 		return nil, err
 	}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/etcd-cni/etcd-ipam/store"
 )
 
 // Command lines and configurations an operator gets wrong, and what
@@ -21,4 +25,75 @@ func TestValidateBoundsSticky(t *testing.T) {
 		t.Fatalf("validate of sticky 2500001h:\n%s", r.stdout)
 	}
 	runCLI(t, nil, "validate", "-c", conf("2500000h")).ok(t)
+}
+
+// TestControlCharactersAreRefused: a node name or a note that a terminal
+// would obey rather than show (a newline, an escape sequence, a bidi
+// override) is a usage error, and one in the configuration a problem.
+func TestControlCharactersAreRefused(t *testing.T) {
+	n := newTestNet(t, "ctlnet", `[[{"subnet": "198.51.100.0/24"}]]`)
+	for _, tc := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"reserve", "-c", n.confPath, "198.51.100.9", "--note", "x\ny\x1b[2J"}, "--note"},
+		{[]string{"reserve", "-c", n.confPath, "--note", "\u202eevil", "198.51.100.9"}, "U+202E"},
+		{[]string{"ls", "-c", n.confPath, "--node", "a\nb"}, "--node"},
+		{[]string{"plan", "-c", n.confPath, "--node", "\u202eevil"}, "U+202E"},
+		{[]string{"gc", "-c", n.confPath, "--node", strings.Repeat("n", 254), "--keep", "/dev/null"}, "253"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		r.failed(t, exitUsage, tc.mention)
+	}
+	var rows []allocation
+	runCLI(t, nil, "ls", "-c", n.confPath, "--json").ok(t).decode(t, &rows)
+	if len(rows) != 0 {
+		t.Fatalf("refused commands stored %+v", rows)
+	}
+	bad := writeConfig(t, `{"cniVersion": "1.0.0", "name": "ctl", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://127.0.0.1:1"},
+		"nodeName": "a\u001b[31mb", "ranges": [[{"subnet": "192.0.2.0/24"}]]}}`)
+	r := runCLI(t, nil, "validate", "-c", bad)
+	r.failed(t, 1, "1 problem")
+	if !strings.Contains(r.stdout, `"nodeName"`) || strings.Contains(r.stdout, "\x1b") {
+		t.Fatalf("validate of a nodeName with an escape:\n%q", r.stdout)
+	}
+}
+
+// TestStoredControlCharactersAreQuoted: names stored before they were
+// refused (or written by other tools) are quoted in ls's and nodes's
+// tables, never sent to the terminal as they are.
+func TestStoredControlCharactersAreQuoted(t *testing.T) {
+	n := newTestNet(t, "quotenet", `[[{"subnet": "198.51.100.0/24"}]]`)
+	const node, note = "evil\x1b[2J\u202enode", "x\ny\x1b[2J"
+	s := n.session(t, "node-a")
+	evil := openTestSession(t, n.conf, node)
+	add(t, evil, "c1")
+	if _, err := evil.AddPod(testCtx(t), "c2", "eth0", nil, &store.PodRef{Namespace: "shop", Name: "web\x1b[0m"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(testCtx(t), []netip.Addr{netip.MustParseAddr("198.51.100.9")}, nil, note); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"ls"}, {"nodes"}, {"release", "--yes", "198.51.100.2"}} {
+		out := runCLI(t, nil, append([]string{args[0], "-c", n.confPath}, args[1:]...)...).ok(t).stdout
+		if strings.ContainsAny(out, "\x1b\u202e") || strings.Contains(out, "x\ny") {
+			t.Errorf("%s prints control characters as they are:\n%q", args[0], out)
+		}
+		// Quoted in a table cell, escaped in a sentence.
+		if !strings.Contains(out, `evil\x1b[2J\u202enode`) {
+			t.Errorf("%s does not show the node escaped:\n%s", args[0], out)
+		}
+	}
+	out := runCLI(t, nil, "ls", "-c", n.confPath).ok(t).stdout
+	for _, want := range []string{strconv.Quote("shop/web\x1b[0m"), strconv.Quote("reserved: " + note)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ls does not show %s:\n%s", want, out)
+		}
+	}
+	// JSON is escaped by its encoder; it keeps the names as stored.
+	var rows []allocation
+	runCLI(t, nil, "ls", "-c", n.confPath, "--json").ok(t).decode(t, &rows)
+	if len(rows) != 2 || rows[0].Node != node || rows[1].Hold == nil || rows[1].Hold.Note != note {
+		t.Fatalf("ls --json: %+v", rows)
+	}
 }

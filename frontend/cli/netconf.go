@@ -265,6 +265,9 @@ func checkCoreFlag(c *cli.Context) error {
 // else ipam "nodeName", else ETCD_IPAM_NODE_NAME, else the host name.
 func nodeName(c *cli.Context, conf *config.Network) (string, error) {
 	if n := c.String(flagNode); n != "" {
+		if err := config.CheckNodeName("--node", n); err != nil {
+			return "", usageErrorf("%v", err)
+		}
 		return n, nil
 	}
 	node, err := conf.Node(os.Getenv)

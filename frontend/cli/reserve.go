@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -58,6 +59,9 @@ func runReserve(c *cli.Context) error {
 	}
 	if len(args.addrs) == 0 {
 		return usageErrorf("reserve needs the addresses to hold")
+	}
+	if err := config.CheckPrintable("--note", args.note); err != nil {
+		return usageErrorf("%v", err)
 	}
 	addrs := args.addrs
 	report := reserveReport{Note: args.note, Addresses: []reservedAddress{}}
