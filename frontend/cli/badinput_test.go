@@ -97,3 +97,30 @@ func TestStoredControlCharactersAreQuoted(t *testing.T) {
 		t.Fatalf("ls --json: %+v", rows)
 	}
 }
+
+// TestAddressGivenTwice: the same address twice on one command line, also
+// as its IPv4-mapped IPv6 form, is a usage error naming it, not etcd's
+// "duplicate key given in txn request".
+func TestAddressGivenTwice(t *testing.T) {
+	n := newTestNet(t, "twicenet", `[[{"subnet": "198.51.100.0/24"}]]`)
+	add(t, n.session(t, "node-a"), "c1")
+	for _, args := range [][]string{
+		{"reserve", "-c", n.confPath, "198.51.100.20", "198.51.100.20"},
+		{"reserve", "-c", n.confPath, "198.51.100.40", "::ffff:198.51.100.40"},
+		{"release", "-c", n.confPath, "--yes", "198.51.100.2", "::ffff:198.51.100.2"},
+	} {
+		r := runCLI(t, nil, args...)
+		r.failed(t, exitUsage, args[len(args)-2]+" is given twice")
+	}
+	var rows []allocation
+	runCLI(t, nil, "ls", "-c", n.confPath, "--json").ok(t).decode(t, &rows)
+	if len(rows) != 1 || rows[0].ContainerID != "c1" {
+		t.Fatalf("after refused commands: %+v", rows)
+	}
+	// The mapped form alone is the IPv4 address.
+	runCLI(t, nil, "reserve", "-c", n.confPath, "::ffff:198.51.100.40").ok(t)
+	runCLI(t, nil, "ls", "-c", n.confPath, "--json").ok(t).decode(t, &rows)
+	if len(rows) != 2 || rows[1].Address != "198.51.100.40" {
+		t.Fatalf("after reserving ::ffff:198.51.100.40: %+v", rows)
+	}
+}

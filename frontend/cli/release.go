@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -66,12 +65,12 @@ func runRelease(c *cli.Context) error {
 	case !c.Bool("yes") && c.String(flagConfig) == "-":
 		return usageErrorf("the configuration comes from stdin, so the confirmation cannot: add --yes")
 	}
+	parsed, err := addrArgs(c.Args().Slice())
+	if err != nil {
+		return err
+	}
 	var addrs []store.StoredAllocation
-	for _, arg := range c.Args().Slice() {
-		a, err := core.ParseAddr(arg)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
+	for _, a := range parsed {
 		addrs = append(addrs, store.StoredAllocation{Addr: a})
 	}
 	var podNS, podName string

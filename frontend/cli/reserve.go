@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/config"
-	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -114,16 +113,13 @@ type reserveArguments struct {
 func reserveArgs(c *cli.Context) (reserveArguments, error) {
 	out := reserveArguments{forID: c.String("for"), forSet: c.IsSet("for"), note: c.String("note"), json: c.Bool(flagJSON)}
 	rest := c.Args().Slice()
+	var addrs []string
 	for i := 0; i < len(rest); i++ {
 		arg := rest[i]
 		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		switch {
 		case !strings.HasPrefix(arg, "-"):
-			a, err := core.ParseAddr(arg)
-			if err != nil {
-				return out, usageErrorf("%v", err)
-			}
-			out.addrs = append(out.addrs, a)
+			addrs = append(addrs, arg)
 			continue
 		case name == flagJSON && !hasValue:
 			out.json = true
@@ -143,5 +139,7 @@ func reserveArgs(c *cli.Context) (reserveArguments, error) {
 			out.note = value
 		}
 	}
-	return out, nil
+	var err error
+	out.addrs, err = addrArgs(addrs)
+	return out, err
 }
