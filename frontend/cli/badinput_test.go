@@ -1,10 +1,14 @@
 package main
 
 import (
+	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -123,4 +127,62 @@ func TestAddressGivenTwice(t *testing.T) {
 	if len(rows) != 2 || rows[1].Address != "198.51.100.40" {
 		t.Fatalf("after reserving ::ffff:198.51.100.40: %+v", rows)
 	}
+}
+
+// TestFlagsMayFollowArguments: every command reads its flags wherever they
+// stand, before or after its positional arguments; "--" still ends them.
+func TestFlagsMayFollowArguments(t *testing.T) {
+	n := newTestNet(t, "flagsnet", `[[{"subnet": "198.51.100.0/24"}]]`)
+	add(t, n.session(t, "node-a"), "c1")
+	add(t, n.session(t, "node-a"), "c2")
+
+	r := runCLI(t, nil, "release", "198.51.100.3", "-c", n.confPath, "--yes").ok(t)
+	if !strings.Contains(r.stdout, "released 198.51.100.3") {
+		t.Fatalf("release ADDRESS -c FILE --yes: %q", r.stdout)
+	}
+	var report reserveReport
+	runCLI(t, nil, "reserve", "198.51.100.9", "-c", n.confPath, "--note", "printer", "--json").ok(t).decode(t, &report)
+	if report.Note != "printer" || len(report.Addresses) != 1 {
+		t.Fatalf("reserve ADDRESS -c FILE --note TEXT --json: %+v", report)
+	}
+	if r := runCLI(t, nil, "completion", "bash", "--help").ok(t); !strings.Contains(r.stdout, "etcd-ipam completion bash|zsh") {
+		t.Fatalf("completion bash --help: %q", r.stdout)
+	}
+	runCLI(t, nil, "ls", "stray", "-c", n.confPath, "--json").failed(t, exitUsage, `ls takes no arguments, got ["stray"]`)
+	runCLI(t, nil, "release", "-c", n.confPath, "--yes", "--", "--yes").failed(t, exitUsage, `"--yes" is not an IPv4 or IPv6 address`)
+	runCLI(t, nil, "release", "198.51.100.2", "-c", n.confPath, "--yes", "--", "--bogus").failed(t, exitUsage, `"--bogus" is not an IPv4 or IPv6 address`)
+	runCLI(t, nil, "release", "198.51.100.2", "-c", n.confPath, "--bogus").failed(t, exitUsage, "bogus")
+
+	var rows []allocation
+	runCLI(t, nil, "ls", "-c", n.confPath, "--json").ok(t).decode(t, &rows)
+	if len(rows) != 2 || rows[0].ContainerID != "c1" || rows[1].Address != "198.51.100.9" {
+		t.Fatalf("after the commands: %+v", rows)
+	}
+}
+
+// TestEveryCommandTakesFlagsAfterArguments moves each flag of each
+// command (and subcommand) behind a positional argument and checks that
+// the command line the flag library reads has it back in front, with its
+// value.
+func TestEveryCommandTakesFlagsAfterArguments(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			at := append(slices.Clone(path), cmd.Name)
+			walk(at, cmd.Subcommands)
+			for _, f := range cmd.Flags {
+				flag := "--" + f.Names()[0]
+				moved := []string{flag}
+				if v, ok := f.(cli.DocGenerationFlag); ok && v.TakesValue() {
+					moved = append(moved, "VALUE")
+				}
+				args := append(append(append([]string{"etcd-ipam"}, at...), "ARG"), moved...)
+				want := append(append(append([]string{"etcd-ipam"}, at...), moved...), "ARG")
+				if got := flagsBeforeArgs(newApp(io.Discard, io.Discard), args); !slices.Equal(got, want) {
+					t.Errorf("%q read as %q, want %q", args, got, want)
+				}
+			}
+		}
+	}
+	walk(nil, newApp(io.Discard, io.Discard).Commands)
 }
