@@ -186,3 +186,35 @@ func TestEveryCommandTakesFlagsAfterArguments(t *testing.T) {
 	}
 	walk(nil, newApp(io.Discard, io.Discard).Commands)
 }
+
+// TestEmptyConfigurationFileIsNamed: an empty --config file is named as
+// such, not answered with the plugin's "pass it on stdin".
+func TestEmptyConfigurationFileIsNamed(t *testing.T) {
+	empty := writeConfig(t, "")
+	blank := writeConfig(t, " \n\t\n")
+	dir := t.TempDir()
+	writeFile(t, dir+"/10-empty.conflist", "")
+	for _, args := range [][]string{
+		{"validate", "-c", empty},
+		{"validate", "-c", blank, "--json"},
+		{"ls", "-c", empty},
+		{"usage", "-c", blank},
+		{"plan", "-c", empty, "--offline"},
+		{"exporter", "-c", empty, "--listen", "127.0.0.1:0"},
+		{"exporter", "-c", dir, "--listen", "127.0.0.1:0"},
+	} {
+		r := runCLI(t, nil, args...)
+		file := args[2]
+		if args[0] == "exporter" && file == dir {
+			file = dir + "/10-empty.conflist"
+		}
+		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "the network configuration in "+file+" is empty") {
+			t.Errorf("%s -c %s: exit status %d, output does not say the file is empty:\n%s%s", args[0], args[2], r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "stdin") {
+			t.Errorf("%s -c %s speaks of stdin:\n%s%s", args[0], args[2], r.stdout, r.stderr)
+		}
+	}
+	r := runCLI(t, strings.NewReader(""), "ls", "-c", "-")
+	r.failed(t, 1, "stdin is empty")
+}

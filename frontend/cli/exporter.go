@@ -198,6 +198,9 @@ func loadNetworkFile(c *cli.Context, path string) (*config.Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the network configuration: %w", err)
 	}
+	if err := checkNotEmpty(path, data); err != nil {
+		return nil, err
+	}
 	conf, err := loadNetworkBytes(c, data)
 	if err != nil {
 		return nil, fmt.Errorf("the network configuration in %s: %w", path, err)
@@ -223,6 +226,9 @@ func loadNetworkDir(c *cli.Context, dir string) ([]*config.Network, error) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading the network configuration: %w", err)
+		}
+		if err := checkNotEmpty(path, data); err != nil {
+			return nil, err
 		}
 		etcd, err := usesEtcdIPAM(data)
 		if err != nil {
