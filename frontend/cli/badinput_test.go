@@ -218,3 +218,17 @@ func TestEmptyConfigurationFileIsNamed(t *testing.T) {
 	r := runCLI(t, strings.NewReader(""), "ls", "-c", "-")
 	r.failed(t, 1, "stdin is empty")
 }
+
+// TestReserveRefusalSaysWhatToReserve: an address reserve cannot hold (the
+// gateway, an excluded one, one in no range) is refused with advice about
+// reserving, not ADD's "or request none".
+func TestReserveRefusalSaysWhatToReserve(t *testing.T) {
+	n := newTestNet(t, "hintnet", `[[{"subnet": "198.51.100.0/24", "exclude": ["198.51.100.200"]}]]`)
+	for _, addr := range []string{"198.51.100.1", "198.51.100.200", "203.0.113.7"} {
+		r := runCLI(t, nil, "reserve", "-c", n.confPath, addr)
+		r.failed(t, 1, "reserve an address inside a range, other than the gateway and excluded addresses")
+		if strings.Contains(r.stderr, "request") {
+			t.Errorf("reserve %s speaks of requests: %s", addr, r.stderr)
+		}
+	}
+}
