@@ -193,8 +193,7 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 	if !plan.sticky || l.lease != 0 {
 		return plan, nil
 	}
-	seconds := int64((l.p.Sticky + time.Second - 1) / time.Second)
-	resp, err := l.n.cli.Grant(ctx, seconds)
+	resp, err := l.n.cli.Grant(ctx, leaseTTL(l.p.Sticky))
 	switch {
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		l.p = nil
@@ -204,6 +203,17 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 	}
 	l.lease = resp.ID
 	return plan, nil
+}
+
+// leaseTTL is d in whole seconds, rounded up so that a lease never ends
+// before the hold it carries says. Written to not overflow: adding a
+// second first would turn the longest durations into a TTL of a second.
+func leaseTTL(d time.Duration) int64 {
+	seconds := int64(d / time.Second)
+	if d%time.Second > 0 {
+		seconds++
+	}
+	return seconds
 }
 
 // Release frees every address of (containerID, ifName) and returns the
