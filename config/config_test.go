@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.etcd.io/etcd/server/v3/lease"
 )
 
 // conf builds a network configuration with the given ipam body after
@@ -549,6 +551,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"ipam": {"subnet": 1}}`), "IgnoreUnknown=1;A=B")
 	f.Add([]byte("{\n \"a\": [\n"), "IP;=")
 	f.Add([]byte(`[]`), "")
+	f.Add([]byte(conf(`, "nodeName": "a\u202eb", "sticky": "2500001h", "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "")
 	f.Fuzz(func(t *testing.T, stdin []byte, args string) {
 		n, err := Load(stdin, args)
 		if err != nil {
@@ -566,6 +569,12 @@ func FuzzLoad(f *testing.F) {
 			if !a.IsValid() || a.Zone() != "" {
 				t.Fatalf("Load accepted requested address %v", a)
 			}
+		}
+		if n.NodeName != "" && CheckNodeName("nodeName", n.NodeName) != nil {
+			t.Fatalf("Load accepted nodeName %q", n.NodeName)
+		}
+		if n.Sticky < 0 || n.Sticky > MaxLeaseDuration {
+			t.Fatalf("Load accepted sticky %v", n.Sticky)
 		}
 	})
 }
@@ -603,6 +612,51 @@ func FuzzParseCNIArgs(f *testing.F) {
 			t.Fatalf("parseCNIArgs(%q) = %q, but writing that back parses to %q, %v", args, ips, again.ips, err)
 		}
 	})
+}
+
+// TestNodeNameMustBePrintable: a node name is stored and shown by the CLI;
+// one a terminal would obey (a newline, an escape, a bidi override) or
+// longer than a Kubernetes node name can be is a configuration error,
+// wherever it comes from: ipam "nodeName", ETCD_IPAM_NODE_NAME or
+// (checked the same way) the host name.
+func TestNodeNameMustBePrintable(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == NodeNameEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	const ranges = `, "ranges": [[{"subnet": "192.0.2.0/24"}]]`
+	for _, tc := range []struct{ name, mention string }{
+		{`a\nb`, "U+000A"},
+		{`\u202eevil`, "U+202E"},
+		{`node\u001b[2J`, "U+001B"},
+		{`zero\u200bwidth`, "U+200B"},
+		{strings.Repeat("n", 254), "253"},
+	} {
+		_, err := Load([]byte(conf(ranges+`, "nodeName": "`+tc.name+`"`, "")), "")
+		expectError(t, "nodeName "+tc.name, err, Invalid, `"nodeName"`, tc.mention)
+		var decoded string
+		if err := json.Unmarshal([]byte(`"`+tc.name+`"`), &decoded); err != nil {
+			t.Fatal(err)
+		}
+		_, err = (&Network{}).Node(env(decoded))
+		expectError(t, NodeNameEnv+" "+tc.name, err, Invalid, NodeNameEnv, tc.mention)
+	}
+	for _, name := range []string{"node-a", "ip-10-0-0-1.eu-west-1.compute.internal", "nœud-é", strings.Repeat("n", 253)} {
+		n, err := Load([]byte(conf(ranges+`, "nodeName": "`+name+`"`, "")), "")
+		if err != nil {
+			t.Fatalf("nodeName %q: %v", name, err)
+		}
+		if got, err := n.Node(env("")); got != name || err != nil {
+			t.Fatalf("nodeName %q: Node() = %q, %v", name, got, err)
+		}
+		if got, err := (&Network{}).Node(env(name)); got != name || err != nil {
+			t.Fatalf("%s %q: Node() = %q, %v", NodeNameEnv, name, got, err)
+		}
+	}
 }
 
 // TestNodeOrder: ipam "nodeName" wins over ETCD_IPAM_NODE_NAME, which wins
@@ -655,8 +709,22 @@ func TestPodIdentityAndSticky(t *testing.T) {
 		{`"0s"`, "at least 1s"},
 		{`"-5m"`, "at least 1s"},
 		{`"500ms"`, "at least 1s"},
+		// etcd cannot grant a lease this long: every DEL would fail.
+		{`"2500001h"`, "at most 2500000h"},
+		{`"2562047h47m16.854775807s"`, "at most 2500000h"},
 	} {
 		_, err := Load([]byte(conf(ranges+`, "sticky": `+tc.sticky, "")), "")
 		expectError(t, "sticky "+tc.sticky, err, Invalid, tc.mention)
+	}
+	if n, err := Load([]byte(conf(ranges+`, "sticky": "2500000h"`, "")), ""); err != nil || n.Sticky != MaxLeaseDuration {
+		t.Fatalf("sticky as long as etcd's longest lease: %v, %v", n, err)
+	}
+}
+
+// TestMaxLeaseDurationIsEtcds: the bound is etcd's own, which the plugin
+// does not link.
+func TestMaxLeaseDurationIsEtcds(t *testing.T) {
+	if MaxLeaseDuration != lease.MaxLeaseTTL*time.Second {
+		t.Fatalf("MaxLeaseDuration is %v; etcd's lease.MaxLeaseTTL is %d s", MaxLeaseDuration, lease.MaxLeaseTTL)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/etcd-cni/etcd-ipam/internal/redact"
 )
 
 func loadEtcd(c *etcdConf) (Etcd, error) {
@@ -44,9 +46,9 @@ func loadEtcd(c *etcdConf) (Etcd, error) {
 	for _, ep := range e.Endpoints {
 		switch {
 		case strings.HasPrefix(ep, "http://"):
-			http = append(http, ep)
+			http = append(http, redact.Endpoint(ep))
 		case strings.HasPrefix(ep, "https://"):
-			https = append(https, ep)
+			https = append(https, redact.Endpoint(ep))
 		}
 	}
 	if len(http) > 0 && len(https) > 0 {
@@ -85,7 +87,7 @@ func checkEndpoint(ep string) error {
 	}
 	u, err := url.Parse(ep)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return invalid(fmt.Sprintf("etcd endpoint %q is not a URL like https://10.0.0.1:2379", ep))
+		return invalid(fmt.Sprintf("etcd endpoint %q is not a URL like https://10.0.0.1:2379", redact.Endpoint(ep)))
 	}
 	return nil
 }

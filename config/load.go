@@ -59,6 +59,11 @@ func load(stdin []byte, cniArgs string, requests bool) (*Network, error) {
 		LogLevel:         ipam.LogLevel,
 		ValidAttachments: n.ValidAttachments,
 	}
+	if net.NodeName != "" {
+		if err := CheckNodeName(nodeNameKey, net.NodeName); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkLogging(net); err != nil {
 		return nil, err
 	}
@@ -124,19 +129,9 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, *Pod, error) {
 }
 
 // loadSticky reads ipam "sticky": how long a pod's addresses stay held for
-// it after its DEL. Empty means not sticky.
+// it after its DEL, under a lease. Empty means not sticky.
 func loadSticky(text string) (time.Duration, error) {
-	if text == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(text)
-	if err != nil {
-		return 0, invalid(fmt.Sprintf(`ipam "sticky" is %q, not a duration; write it as Go does, e.g. "24h" or "90m"`, text))
-	}
-	if d < time.Second {
-		return 0, invalid(fmt.Sprintf(`ipam "sticky" is %q; it must be at least 1s (leave "sticky" out for addresses freed at DEL)`, text))
-	}
-	return d, nil
+	return loadLeaseDuration("sticky", text, "addresses freed at DEL")
 }
 
 // coreChoices lists the core names for a message, as written in JSON,

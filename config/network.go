@@ -8,6 +8,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/internal/redact"
 )
 
 // DefaultTimeout bounds a whole plugin invocation's work against etcd when
@@ -70,6 +71,10 @@ type Etcd struct {
 	Password  string
 	Timeout   time.Duration
 }
+
+// RedactedEndpoints are the endpoints as logs and messages show them: a
+// password in a URL hidden, its user kept.
+func (e Etcd) RedactedEndpoints() []string { return redact.Endpoints(e.Endpoints) }
 
 // Secure reports whether the endpoints use TLS.
 func (e Etcd) Secure() bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -9,19 +10,50 @@ import (
 // record.
 const NodeNameEnv = "ETCD_IPAM_NODE_NAME"
 
+// MaxNodeNameLength bounds a node name by a DNS subdomain's 253 bytes, the
+// limit of a Kubernetes node name, which it should be (the reconciler
+// matches them).
+const MaxNodeNameLength = 253
+
+// CheckNodeName refuses a node name that could not be a Kubernetes node's
+// for its length, or that the CLI could not show as it is (see
+// CheckPrintable). what names where it came from.
+func CheckNodeName(what, name string) error {
+	if len(name) > MaxNodeNameLength {
+		return invalid(fmt.Sprintf("%s is %d bytes long; the limit is %d, a Kubernetes node name's (a DNS subdomain), which it should be",
+			what, len(name), MaxNodeNameLength))
+	}
+	return CheckPrintable(what, name)
+}
+
 // Node is the node name this invocation records in its allocations: ipam
 // "nodeName", else $ETCD_IPAM_NODE_NAME (read through getenv), else the
-// host name. GC on a node releases only allocations with its name.
+// host name. GC on a node releases only allocations with its name. Each is
+// checked by CheckNodeName.
 func (n *Network) Node(getenv func(string) string) (string, error) {
-	if n.NodeName != "" {
-		return n.NodeName, nil
+	name, what := n.NodeName, nodeNameKey
+	if name == "" {
+		name, what = getenv(NodeNameEnv), NodeNameEnv
 	}
-	if name := getenv(NodeNameEnv); name != "" {
-		return name, nil
+	if name == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return "", invalid(fmt.Sprintf("cannot tell this node's name (hostname: %v); set ipam \"nodeName\" or %s", err, NodeNameEnv))
+		}
+		name, what = host, hostNameWhat
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		return "", invalid(fmt.Sprintf("cannot tell this node's name (hostname: %v); set ipam \"nodeName\" or %s", err, NodeNameEnv))
+	if err := CheckNodeName(what, name); err != nil {
+		var e *Error
+		if what == hostNameWhat && errors.As(err, &e) {
+			e.Hint = fmt.Sprintf("set ipam \"nodeName\" or %s", NodeNameEnv)
+		}
+		return "", err
 	}
-	return host, nil
+	return name, nil
 }
+
+// Where a node name comes from, as messages name it.
+const (
+	nodeNameKey  = `ipam "nodeName"`
+	hostNameWhat = "the host name"
+)

@@ -205,6 +205,8 @@ func ownerGone(name, prefix string) bool {
 // labelled with a dead process id, and network namespaces, bridges and
 // iptables rules named after one.
 func sweep(pool *dockertest.Pool) {
+	// First, while the etcd it releases into may still run.
+	sweepPodman()
 	containers, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true, Filters: map[string][]string{"label": {pidLabel}}})
 	if err == nil {
 		for _, c := range containers {

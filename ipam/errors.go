@@ -66,6 +66,8 @@ func AsCNIError(err error) *types.Error {
 	case errors.As(err, &exhaustedErr):
 		return types.NewError(CodeExhausted, exhaustedErr.Error(),
 			"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")
+	case errors.As(err, &requestedErr) && requestedErr.Hint != "":
+		return types.NewError(CodeRequestedUnavailable, requestedErr.Error(), requestedErr.Hint)
 	case errors.As(err, &requestedErr):
 		return types.NewError(CodeRequestedUnavailable, requestedErr.Error(),
 			"request an address that is free and inside a range of the network, or request none")
@@ -202,6 +204,8 @@ func (e *ExhaustedError) Error() string {
 type RequestedError struct {
 	Msg string
 	Err error
+	// Hint says what to do instead; empty gives an ADD's advice.
+	Hint string
 }
 
 func (e *RequestedError) Error() string { return e.Msg }

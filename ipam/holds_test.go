@@ -3,6 +3,7 @@ package ipam
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -297,5 +299,47 @@ func TestStickyGCMakesHolds(t *testing.T) {
 	again, err := s.AddPod(ctx(t), "web-0-b", "eth0", nil, pod("web-0"))
 	if err != nil || !slices.Equal(addrsOf(again), addrsOf(podIPs)) {
 		t.Fatalf("web-0 after GC got %v (%v), had %v", again, err, podIPs)
+	}
+}
+
+// TestStickyLeaseIsNeverShorterThanTheHold: the lease under a sticky hold
+// lasts at least as long as the hold says, up to the longest duration
+// Go can write, whose TTL in seconds once overflowed into a 2 s lease
+// under a hold "until 2319". A TTL etcd cannot grant fails the DEL
+// instead (the loader refuses such a "sticky" before it gets here).
+func TestStickyLeaseIsNeverShorterThanTheHold(t *testing.T) {
+	srv := etcdtest.Start(t)
+	etcd := srv.Client(t)
+	for i, sticky := range []time.Duration{1500 * time.Millisecond, config.MaxLeaseDuration, math.MaxInt64} {
+		t.Run(sticky.String(), func(t *testing.T) {
+			_, s := stickyNet(t, srv, fmt.Sprintf("lease-%d", i), sticky)
+			if _, err := s.AddPod(ctx(t), "web-0-a", "eth0", nil, pod("web-0")); err != nil {
+				t.Fatal(err)
+			}
+			delErr := s.Del(ctx(t), "web-0-a", "eth0")
+			resp, err := etcd.Get(ctx(t), store.Root+fmt.Sprintf("lease-%d", i)+"/ips/", clientv3.WithPrefix())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64((sticky-1)/time.Second) + 1 // whole seconds, rounded up
+			for _, kv := range resp.Kvs {
+				if kv.Lease == 0 {
+					continue
+				}
+				ttl, err := etcd.TimeToLive(ctx(t), clientv3.LeaseID(kv.Lease))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ttl.GrantedTTL < want {
+					t.Fatalf("%s is held under a lease of %d s; the hold lasts %v (%d s)", kv.Key, ttl.GrantedTTL, sticky, want)
+				}
+			}
+			if delErr == nil && len(resp.Kvs) == 0 {
+				t.Fatalf("DEL succeeded without holds")
+			}
+			if sticky <= config.MaxLeaseDuration && delErr != nil {
+				t.Fatalf("DEL with sticky %v, within etcd's lease TTL: %v", sticky, delErr)
+			}
+		})
 	}
 }

@@ -2,10 +2,12 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
+	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -31,7 +33,7 @@ type Reservation struct {
 // not an error, and reports Already.
 func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Identity, note string) (Reservation, error) {
 	if len(addrs) == 0 {
-		return Reservation{}, &RequestedError{Msg: "nothing to reserve: give at least one address"}
+		return Reservation{}, &RequestedError{Msg: "nothing to reserve: give at least one address", Hint: reserveHint}
 	}
 	if id != nil {
 		if err := store.CheckIdentity(*id); err != nil {
@@ -53,14 +55,15 @@ func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Ide
 				break
 			}
 			if rs.Contains(a) {
-				reason = err.Error()
+				reason = whyNotReserved(err)
 			}
 		}
 		if set < 0 {
-			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason)}
+			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve %s in network %q: %s", a, s.name, reason), Hint: reserveHint}
 		}
 		if other, dup := bySet[set]; dup && id != nil {
-			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve both %s and %s for %s: they are in the same range set %d, and an ADD takes one address per range set", other, a, id, set)}
+			return Reservation{}, &RequestedError{Msg: fmt.Sprintf("cannot reserve both %s and %s for %s: they are in the same range set %d, and an ADD takes one address per range set", other, a, id, set),
+				Hint: "reserve one address per range set for a pod interface"}
 		}
 		bySet[set] = a
 		held = append(held, store.HeldAddr{Addr: a, RangeSet: set, Hold: hold})
@@ -78,6 +81,26 @@ func (s *Session) Reserve(ctx context.Context, addrs []netip.Addr, id *store.Ide
 		return Reservation{}, err
 	}
 	return Reservation{Held: held, Already: outcome.Already, Since: outcome.Since, Note: outcome.Note}, nil
+}
+
+// reserveHint is what to do about an address Reserve refuses; ADD's advice
+// ("or request none") means nothing here.
+const reserveHint = "reserve an address inside a range, other than the gateway and excluded addresses"
+
+// whyNotReserved says why the core refuses an address of a range that
+// contains it, in reserve's words: the core's text speaks of a requested
+// address, as an ADD asks for it.
+func whyNotReserved(err error) string {
+	var req *core.RequestedError
+	switch {
+	case !errors.As(err, &req):
+		return err.Error()
+	case req.Gateway:
+		return fmt.Sprintf("it is the gateway of subnet %s, which is never handed out", req.Subnet)
+	case req.Excluded:
+		return fmt.Sprintf(`it is excluded ("exclude") from its range in subnet %s, so it is never handed out already`, req.Subnet)
+	}
+	return fmt.Sprintf("it is not in range set %s", req.Set)
 }
 
 // Holds lists what every pod interface holds.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/etcd-cni/etcd-ipam/internal/redact"
 )
 
 // The store's errors are typed where they start, so that package ipam can
@@ -61,7 +63,7 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string {
-	return fmt.Sprintf("connecting to etcd at %s: %v", strings.Join(e.Endpoints, ","), e.Err)
+	return fmt.Sprintf("connecting to etcd at %s: %v", strings.Join(redact.Endpoints(e.Endpoints), ","), e.Err)
 }
 
 func (e *DialError) Unwrap() error { return e.Err }

@@ -3,8 +3,8 @@ package store
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
-	"github.com/containernetworking/cni/pkg/utils"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -71,7 +71,7 @@ func IdentityOf(att Attachment) *Identity {
 // CheckIdentity rejects what cannot be one interface of a Kubernetes pod:
 // the namespace must be a DNS-1123 label and the name a DNS-1123
 // subdomain, as the API server requires of every pod, and the interface
-// name one that CNI accepts (at most 15 bytes, no "/", ":" or space). So
+// name one that Linux accepts (linuxIfNameProblem). So
 // an identity always reads back as NAMESPACE/NAME/IFNAME, and the keys
 // built from it stay one level each.
 func CheckIdentity(id Identity) error {
@@ -81,12 +81,27 @@ func CheckIdentity(id Identity) error {
 	if msgs := validation.IsDNS1123Subdomain(id.Name); len(msgs) > 0 {
 		return &NameError{What: PodName, Reason: fmt.Sprintf("%q is not a Kubernetes pod name: %s", id.Name, strings.Join(msgs, "; "))}
 	}
-	if err := utils.ValidateInterfaceName(id.IfName); err != nil {
-		reason := err.Msg
-		if err.Details != "" {
-			reason += " (" + err.Details + ")"
-		}
-		return &NameError{What: IfName, Reason: fmt.Sprintf("%q: %s", id.IfName, strings.TrimPrefix(reason, "interface name "))}
+	if reason := linuxIfNameProblem(id.IfName); reason != "" {
+		return &NameError{What: IfName, Reason: fmt.Sprintf("%q %s", id.IfName, reason)}
 	}
 	return nil
+}
+
+// maxIfNameLength is Linux's IFNAMSIZ less the terminating NUL.
+const maxIfNameLength = 15
+
+// linuxIfNameProblem says why name cannot name a Linux network interface,
+// "" if it can: the rule runtimes and CNI apply to CNI_IFNAME.
+func linuxIfNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > maxIfNameLength:
+		return fmt.Sprintf("is %d bytes long; Linux allows %d", len(name), maxIfNameLength)
+	case name == "." || name == "..":
+		return "is not a name"
+	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }):
+		return `contains "/", ":" or a space`
+	}
+	return ""
 }

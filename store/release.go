@@ -55,6 +55,10 @@ type LeaseRecord struct {
 // node's lease is granted for: the time during which it is reused.
 func leaseSlack(seconds int64) int64 { return max(1, seconds/8) }
 
+// maxLeaseTTL is the longest TTL etcd grants, in seconds (config bounds
+// sticky by it); the slack is cut to fit.
+const maxLeaseTTL = 9_000_000_000
+
 func (n *Network) leaseRecordOp(node string) clientv3.Op { return clientv3.OpGet(n.keys.lease(node)) }
 
 func decodeLeaseRecord(kvs []*mvccpb.KeyValue) *LeaseRecord {
@@ -301,8 +305,8 @@ func (l *leaser) obtain(ctx context.Context) error {
 		l.lease, l.until = clientv3.LeaseID(rec.ID), rec.Until
 		return nil
 	}
-	seconds := int64((l.p.Sticky + time.Second - 1) / time.Second)
-	seconds += leaseSlack(seconds)
+	seconds := leaseTTL(l.p.Sticky)
+	seconds = min(seconds+leaseSlack(seconds), maxLeaseTTL)
 	resp, err := l.n.cli.Grant(ctx, seconds)
 	switch {
 	case errors.Is(err, rpctypes.ErrNoSpace):
@@ -333,6 +337,17 @@ func (l *leaser) recordOps() ([]clientv3.Op, error) {
 // or ended early): the next plan grants a new one.
 func (l *leaser) lost() {
 	l.lease, l.record, l.granted = 0, nil, false
+}
+
+// leaseTTL is d in whole seconds, rounded up so that a lease never ends
+// before the hold it carries says. Written to not overflow: adding a
+// second first would turn the longest durations into a TTL of a second.
+func leaseTTL(d time.Duration) int64 {
+	seconds := int64(d / time.Second)
+	if d%time.Second > 0 {
+		seconds++
+	}
+	return seconds
 }
 
 // Release frees every address of (containerID, ifName) and returns the

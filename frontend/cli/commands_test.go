@@ -516,7 +516,7 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"release", "--config", "-", "192.0.2.2"}, 2, "--yes"},
 		{[]string{"completion", "fish"}, 2, "fish"},
 		{[]string{"ls", "--config", "/nonexistent/net.conflist"}, 1, "/nonexistent/net.conflist"},
-		{[]string{"usage", "--config", "/dev/null"}, 1, "JSON"},
+		{[]string{"usage", "--config", "/dev/null"}, 1, "/dev/null is empty"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			runCLI(t, nil, tc.args...).failed(t, tc.code, tc.what)

@@ -46,7 +46,7 @@ func exporterCommand() *cli.Command {
 				Usage: "a network configuration `PATH`: a plugin config, a .conflist or a directory of them (repeatable)"},
 			&cli.StringFlag{Name: flagListen, Value: ":9745", Usage: "serve metrics on `ADDR` (host:port)"},
 			&cli.DurationFlag{Name: flagScrapeTimeout, Value: 5 * time.Second,
-				Usage: "give each network's etcd at most `D` per scrape"},
+				Usage: "give each network's etcd at most `D` per scrape (at least 100ms)"},
 		}, append(etcdFlags(), coreFlag())...),
 		Action: runExporter,
 	}
@@ -66,8 +66,11 @@ func runExporter(c *cli.Context) error {
 	if err := checkCoreFlag(c); err != nil {
 		return err
 	}
-	if c.Duration(flagScrapeTimeout) <= 0 {
-		return usageErrorf("--scrape-timeout must be positive, got %v", c.Duration(flagScrapeTimeout))
+	if d := c.Duration(flagScrapeTimeout); d < minScrapeTimeout {
+		return usageErrorf("--scrape-timeout must be at least %v, got %v: no etcd answers a scrape sooner, so etcd_ipam_up would always be 0", minScrapeTimeout, d)
+	}
+	if err := checkListen(c.String(flagListen)); err != nil {
+		return err
 	}
 	confs, err := exportedNetworks(c, paths)
 	if err != nil {
@@ -110,6 +113,33 @@ func runExporter(c *cli.Context) error {
 	// is how tests and scripts find it.
 	fmt.Fprintf(c.App.Writer, "serving metrics of %s on http://%s/metrics\n", strings.Join(names, ", "), ln.Addr())
 	return exporter.Serve(c.Context, ln, handler)
+}
+
+// minScrapeTimeout is the shortest --scrape-timeout: a round trip to etcd
+// and back, with room to spare.
+const minScrapeTimeout = 100 * time.Millisecond
+
+// checkListen refuses a --listen address that Prometheus could not be
+// pointed at: without a port, or with port 0 (a random port, printed but
+// not configurable), unless on a loopback address, where a test or script
+// on this host reads the printed one.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	var addrErr *net.AddrError
+	switch {
+	case errors.As(err, &addrErr):
+		return usageErrorf("--listen %q is not HOST:PORT (%s); give the port to serve on, e.g. :9745", addr, addrErr.Err)
+	case err != nil:
+		return usageErrorf("--listen %q is not HOST:PORT; give the port to serve on, e.g. :9745", addr)
+	case port == "":
+		return usageErrorf("--listen %q has no port; give the port to serve on, e.g. :9745", addr)
+	}
+	if p, err := net.LookupPort("tcp", port); err == nil && p == 0 {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return usageErrorf("--listen %q asks for port 0, a random port that Prometheus could not be told; give the port to serve on, e.g. :9745", addr)
+		}
+	}
+	return nil
 }
 
 // listen opens addr for scrapes; a taken address is named as such, with
@@ -168,6 +198,9 @@ func loadNetworkFile(c *cli.Context, path string) (*config.Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the network configuration: %w", err)
 	}
+	if err := checkNotEmpty(path, data); err != nil {
+		return nil, err
+	}
 	conf, err := loadNetworkBytes(c, data)
 	if err != nil {
 		return nil, fmt.Errorf("the network configuration in %s: %w", path, err)
@@ -193,6 +226,9 @@ func loadNetworkDir(c *cli.Context, dir string) ([]*config.Network, error) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading the network configuration: %w", err)
+		}
+		if err := checkNotEmpty(path, data); err != nil {
+			return nil, err
 		}
 		etcd, err := usesEtcdIPAM(data)
 		if err != nil {

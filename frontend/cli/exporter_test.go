@@ -372,6 +372,17 @@ func TestExporterMistakes(t *testing.T) {
 		{"config from stdin", []string{"--config", "-"}, 2, "not stdin"},
 		{"zero scrape timeout", []string{"--config", n.confPath, "--scrape-timeout", "0s"}, 2, "--scrape-timeout"},
 		{"positional argument", []string{"--config", n.confPath, "extra"}, 2, "extra"},
+		// A listen address without a port would serve on a random one,
+		// which no Prometheus could be told; on every interface, too.
+		{"empty listen address", []string{"--config", n.confPath, "--listen", ""}, 2, "--listen"},
+		{"listen address without host or port", []string{"--config", n.confPath, "--listen", ":"}, 2, `--listen ":"`},
+		{"listen address without port", []string{"--config", n.confPath, "--listen", "127.0.0.1"}, 2, "port"},
+		{"listen address with an empty port", []string{"--config", n.confPath, "--listen", "127.0.0.1:"}, 2, "port"},
+		{"listen on port 0 everywhere", []string{"--config", n.confPath, "--listen", ":0"}, 2, "port 0"},
+		{"listen on port 0 of every IPv6 interface", []string{"--config", n.confPath, "--listen", "[::]:0"}, 2, "port 0"},
+		{"listen on port 0 of a public address", []string{"--config", n.confPath, "--listen", "192.0.2.1:0"}, 2, "port 0"},
+		{"scrape timeout of a nanosecond", []string{"--config", n.confPath, "--scrape-timeout", "1ns"}, 2, "at least 100ms"},
+		{"scrape timeout just under 100 ms", []string{"--config", n.confPath, "--scrape-timeout", "99ms"}, 2, "at least 100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, nil, append([]string{"exporter"}, tc.args...)...)

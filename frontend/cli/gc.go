@@ -120,7 +120,7 @@ func runGC(c *cli.Context) error {
 		verb = "would release"
 	}
 	for _, a := range report.Stale {
-		fmt.Fprintf(c.App.Writer, "%s container %s interface %s: %s\n", verb, a.ContainerID, a.IfName, strings.Join(a.IPs, ", "))
+		fmt.Fprintf(c.App.Writer, "%s container %s interface %s: %s\n", verb, cell(a.ContainerID), cell(a.IfName), strings.Join(a.IPs, ", "))
 	}
 	if report.DryRun {
 		fmt.Fprintf(c.App.Writer, "node %s: %d stale %s, nothing released (--dry-run)\n", node, len(stale), pluralize(len(stale), "attachment", "attachments"))

@@ -136,7 +136,8 @@ func printAllocations(w io.Writer, rows []allocation) {
 			ifName = r.Hold.For.IfName
 			created = r.Hold.Since.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, orDash(r.ContainerID), orDash(ifName), orDash(r.Pod), orDash(r.Node), created, holdText(r.Hold))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, cell(orDash(r.ContainerID)), cell(orDash(ifName)), cell(orDash(r.Pod)),
+			cell(orDash(r.Node)), created, cell(holdText(r.Hold)))
 	}
 	_ = tw.Flush()
 }

@@ -55,11 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, flagsBeforeArgs(app, args))
 	if err != nil {
 		// One line, whatever the error carries, so that it reads as the
 		// last word of the command; details were printed before it.
-		msg := strings.Join(strings.Fields(ipam.Explain(err).Error()), " ")
+		// Escaped: it may quote what etcd stores (a holder's node name).
+		msg := escaped(strings.Join(strings.Fields(ipam.Explain(err).Error()), " "))
 		fmt.Fprintf(stderr, "etcd-ipam: %s\n", msg)
 	}
 	return exitCode(err)

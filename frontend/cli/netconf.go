@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,6 +93,20 @@ func readConfig(c *cli.Context) (string, []byte, error) {
 		return "", nil, fmt.Errorf("reading the network configuration: %w", err)
 	}
 	return path, data, nil
+}
+
+// checkNotEmpty refuses a configuration with nothing in it (blanks
+// aside), naming where it was read from: the loader's own message ("pass
+// the network configuration on stdin") speaks to a runtime, not to someone
+// who gave --config FILE.
+func checkNotEmpty(name string, data []byte) error {
+	if len(bytes.TrimSpace(data)) > 0 {
+		return nil
+	}
+	if name == "stdin" {
+		return errors.New("the network configuration on stdin is empty; pipe a plugin configuration or .conflist in, or give --config FILE")
+	}
+	return fmt.Errorf("the network configuration in %s is empty; write a plugin configuration or .conflist there", name)
 }
 
 // stdin is the app's input: the process's stdin unless a test set another.
@@ -217,6 +232,9 @@ func loadNetwork(c *cli.Context) (*config.Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNotEmpty(name, data); err != nil {
+		return nil, err
+	}
 	conf, err := loadNetworkBytes(c, data)
 	if err != nil {
 		return nil, fmt.Errorf("the network configuration in %s: %w", name, err)
@@ -265,6 +283,9 @@ func checkCoreFlag(c *cli.Context) error {
 // else ipam "nodeName", else ETCD_IPAM_NODE_NAME, else the host name.
 func nodeName(c *cli.Context, conf *config.Network) (string, error) {
 	if n := c.String(flagNode); n != "" {
+		if err := config.CheckNodeName("--node", n); err != nil {
+			return "", usageErrorf("%v", err)
+		}
 		return n, nil
 	}
 	node, err := conf.Node(os.Getenv)

@@ -69,7 +69,7 @@ func printNodes(w io.Writer, rows []nodeRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tLAST SEEN\tSILENT FOR\tBY\tADDRESSES")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Node, r.LastSeen.UTC().Format(time.RFC3339), r.Silent, orDash(r.By), r.Addresses)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", cell(r.Node), r.LastSeen.UTC().Format(time.RFC3339), r.Silent, cell(orDash(r.By)), r.Addresses)
 	}
 	_ = tw.Flush()
 }

@@ -94,10 +94,10 @@ func runReclaim(c *cli.Context) error {
 	}
 	now := time.Now()
 	for _, n := range report.Nodes {
-		fmt.Fprintf(c.App.Writer, "node %s: silent for %s (last seen %s by %s), %d %s\n", n.Node, silence(now, n.LastSeen),
-			n.LastSeen.UTC().Format(time.RFC3339), orDash(n.By), len(n.Attachments), pluralize(len(n.Attachments), "attachment", "attachments"))
+		fmt.Fprintf(c.App.Writer, "node %s: silent for %s (last seen %s by %s), %d %s\n", cell(n.Node), silence(now, n.LastSeen),
+			n.LastSeen.UTC().Format(time.RFC3339), cell(orDash(n.By)), len(n.Attachments), pluralize(len(n.Attachments), "attachment", "attachments"))
 		for _, a := range n.Attachments {
-			fmt.Fprintf(c.App.Writer, "  container %s interface %s: %s\n", a.ContainerID, a.IfName, strings.Join(a.IPs, ", "))
+			fmt.Fprintf(c.App.Writer, "  container %s interface %s: %s\n", cell(a.ContainerID), cell(a.IfName), strings.Join(a.IPs, ", "))
 		}
 		if !report.DryRun {
 			fmt.Fprintf(c.App.Writer, "  released %d of %d", n.Released, len(n.Attachments))

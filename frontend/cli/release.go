@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/etcd-cni/etcd-ipam/core"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -66,12 +65,12 @@ func runRelease(c *cli.Context) error {
 	case !c.Bool("yes") && c.String(flagConfig) == "-":
 		return usageErrorf("the configuration comes from stdin, so the confirmation cannot: add --yes")
 	}
+	parsed, err := addrArgs(c.Args().Slice())
+	if err != nil {
+		return err
+	}
 	var addrs []store.StoredAllocation
-	for _, arg := range c.Args().Slice() {
-		a, err := core.ParseAddr(arg)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
+	for _, a := range parsed {
 		addrs = append(addrs, store.StoredAllocation{Addr: a})
 	}
 	var podNS, podName string
@@ -123,7 +122,7 @@ func runRelease(c *cli.Context) error {
 			return fmt.Errorf("%s is not allocated in network %q; nothing was released", a.Addr, conf.Name)
 		}
 		addrs[i] = *held
-		fmt.Fprintf(out, "%s %s\n", held.Addr, store.DescribeOwner(held.Allocation))
+		fmt.Fprintf(out, "%s %s\n", held.Addr, escaped(store.DescribeOwner(held.Allocation)))
 	}
 	if err := confirm(c, fmt.Sprintf("release %d %s of network %s?", len(addrs), pluralize(len(addrs), "address", "addresses"), conf.Name)); err != nil {
 		return err
@@ -173,7 +172,7 @@ func releasePod(c *cli.Context, network string, s *session, namespace, name stri
 		return err
 	}
 	for _, h := range held {
-		fmt.Fprintf(out, "%s %s\n", h.Addr, store.DescribeOwner(h.Allocation))
+		fmt.Fprintf(out, "%s %s\n", h.Addr, escaped(store.DescribeOwner(h.Allocation)))
 	}
 	if len(atts) == 0 && len(held) == 0 {
 		return fmt.Errorf("pod %s/%s holds no address in network %q", namespace, name, network)
@@ -204,7 +203,7 @@ func releasePod(c *cli.Context, network string, s *session, namespace, name stri
 func printAttachments(out io.Writer, atts []store.StoredAttachment) {
 	for _, att := range atts {
 		fmt.Fprintf(out, "%s held by container %s interface %s on node %s\n",
-			strings.Join(attachmentAddrs(att), ", "), att.ContainerID, att.IfName, orDash(att.Node))
+			strings.Join(attachmentAddrs(att), ", "), cell(att.ContainerID), cell(att.IfName), cell(orDash(att.Node)))
 	}
 }
 

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/etcd-cni/etcd-ipam/core"
+	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
@@ -58,18 +57,21 @@ type reservedAddress struct {
 }
 
 func runReserve(c *cli.Context) error {
-	args, err := reserveArgs(c)
+	addrs, err := addrArgs(c.Args().Slice())
 	if err != nil {
 		return err
 	}
-	if len(args.addrs) == 0 {
+	if len(addrs) == 0 {
 		return usageErrorf("reserve needs the addresses to hold")
 	}
-	addrs := args.addrs
-	report := reserveReport{Note: args.note, Addresses: []reservedAddress{}}
+	note := c.String("note")
+	if err := config.CheckPrintable("--note", note); err != nil {
+		return usageErrorf("%v", err)
+	}
+	report := reserveReport{Note: note, Addresses: []reservedAddress{}}
 	var identity *store.Identity
-	if args.forSet {
-		if identity, err = parseIdentity("--for", args.forID); err != nil {
+	if c.IsSet("for") {
+		if identity, err = parseIdentity("--for", c.String("for")); err != nil {
 			return err
 		}
 	}
@@ -94,7 +96,7 @@ func runReserve(c *cli.Context) error {
 	for _, h := range done.Held {
 		report.Addresses = append(report.Addresses, reservedAddress{Address: h.Addr.String(), RangeSet: h.RangeSet})
 	}
-	if args.json {
+	if c.Bool(flagJSON) {
 		return writeJSON(c.App.Writer, report)
 	}
 	whom := "nobody (never handed out)"
@@ -111,48 +113,4 @@ func runReserve(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "reserved %s in network %s for %s\n", strings.Join(text, ", "), conf.Name, whom)
 	return nil
-}
-
-// reserveArguments are reserve's addresses and flags. The usage puts
-// --for and --note after the addresses, where the flag library stops
-// reading flags, so the arguments are read again here for them.
-type reserveArguments struct {
-	addrs        []netip.Addr
-	forID, note  string
-	forSet, json bool
-}
-
-func reserveArgs(c *cli.Context) (reserveArguments, error) {
-	out := reserveArguments{forID: c.String("for"), forSet: c.IsSet("for"), note: c.String("note"), json: c.Bool(flagJSON)}
-	rest := c.Args().Slice()
-	for i := 0; i < len(rest); i++ {
-		arg := rest[i]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		switch {
-		case !strings.HasPrefix(arg, "-"):
-			a, err := core.ParseAddr(arg)
-			if err != nil {
-				return out, usageErrorf("%v", err)
-			}
-			out.addrs = append(out.addrs, a)
-			continue
-		case name == flagJSON && !hasValue:
-			out.json = true
-			continue
-		case name != "for" && name != "note":
-			return out, usageErrorf("reserve has no flag %s; run \"etcd-ipam reserve --help\" for usage", arg)
-		case !hasValue:
-			if i+1 == len(rest) {
-				return out, usageErrorf("%s needs a value", arg)
-			}
-			i++
-			value = rest[i]
-		}
-		if name == "for" {
-			out.forID, out.forSet = value, true
-		} else {
-			out.note = value
-		}
-	}
-	return out, nil
 }

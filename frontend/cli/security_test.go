@@ -101,3 +101,49 @@ func TestCommandsUnderTheMinimalRole(t *testing.T) {
 		t.Errorf("a refused command changed the network:\n%s", still.stdout)
 	}
 }
+
+// TestPasswordInEtcdURLIsNeverShown: an etcdURL (or --endpoints) may carry
+// user:password@; every command that shows an endpoint, in a problem, an
+// error or the exporter's log, keeps the user and hides the password.
+func TestPasswordInEtcdURLIsNeverShown(t *testing.T) {
+	const secret = "S3cretPW"
+	conf := func(etcdURL string) string {
+		etcd, err := json.Marshal(map[string]string{"etcdURL": etcdURL, "etcdUsername": "u", "etcdPassword": "p", "etcdTimeout": "300ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeConfig(t, fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "urlnet", "ipam": {"type": "etcd", "etcdConfig": %s, "ranges": [[{"subnet": "198.51.100.0/28"}]]}}`, etcd))
+	}
+	down := conf("http://root:" + secret + "@127.0.0.1:1")
+	mixed := conf("http://root:" + secret + "@127.0.0.1:1,https://root:" + secret + "@127.0.0.1:2")
+	check := func(t *testing.T, what, text string) {
+		t.Helper()
+		if strings.Contains(text, secret) {
+			t.Errorf("%s reveals the password:\n%s", what, text)
+		}
+		if !strings.Contains(text, "root:xxxxx@") {
+			t.Errorf("%s does not show the endpoint with its user:\n%s", what, text)
+		}
+	}
+	for _, args := range [][]string{
+		{"validate", "-c", mixed},
+		{"validate", "-c", mixed, "--json"},
+		{"validate", "-c", down, "--endpoints", "http://127.0.0.1:1,https://root:" + secret + "@127.0.0.1:2"},
+		{"nodes", "-c", down},
+		{"ls", "-c", down},
+		{"usage", "-c", mixed},
+	} {
+		t.Run(strings.Join(args[:1], " "), func(t *testing.T) {
+			r := runCLI(t, nil, args...)
+			if r.code != 1 {
+				t.Errorf("exit status %d, want 1", r.code)
+			}
+			check(t, "the output", r.stdout+r.stderr)
+		})
+	}
+	t.Run("exporter", func(t *testing.T) {
+		e := startExporter(t, "--config", down, "--scrape-timeout", "1s")
+		e.scrape(t)
+		check(t, "the exporter's log", e.stderr.String())
+	})
+}

@@ -57,7 +57,7 @@ func runValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	report := validate(c, data)
+	report := validate(c, name, data)
 	if c.Bool(flagJSON) {
 		if err := writeJSON(c.App.Writer, report); err != nil {
 			return err
@@ -76,8 +76,8 @@ func runValidate(c *cli.Context) error {
 	return nil
 }
 
-// validate collects every problem of a configuration.
-func validate(c *cli.Context, data []byte) validateReport {
+// validate collects every problem of a configuration, read from name.
+func validate(c *cli.Context, name string, data []byte) validateReport {
 	report := validateReport{Problems: []problem{}}
 	fail := func(err error) {
 		// The loader's own text, without context added on the way, is
@@ -88,6 +88,10 @@ func validate(c *cli.Context, data []byte) validateReport {
 			msg = confErr.Error()
 		}
 		report.Problems = append(report.Problems, problem{Message: msg})
+	}
+	if err := checkNotEmpty(name, data); err != nil {
+		fail(err)
+		return report
 	}
 	data, err := pluginConfig(data)
 	if err == nil {

@@ -59,11 +59,11 @@ func logLevel(name string) slog.Level {
 }
 
 // logSettings records, at debug level, how this invocation reaches etcd.
-// The password is never written, only whether one is set; the TLS files
-// are named by path, never by content.
+// The password is never written, only whether one is set, nor a password
+// in an endpoint's URL; the TLS files are named by path, never by content.
 func logSettings(log *slog.Logger, conf *config.Network, node string) {
 	log.Debug("settings",
-		"endpoints", conf.Etcd.Endpoints,
+		"endpoints", conf.Etcd.RedactedEndpoints(),
 		"certFile", conf.Etcd.CertFile,
 		"keyFile", conf.Etcd.KeyFile,
 		"caFile", conf.Etcd.CAFile,

@@ -175,3 +175,48 @@ func countKeys(t *testing.T, c *clientv3.Client, prefix string) int64 {
 	}
 	return resp.Count
 }
+
+// TestPasswordInEtcdURLIsNeverShown: a URL may carry user:password@ (etcd's
+// client ignores it); wherever the plugin shows an endpoint, in its debug
+// log or an error, the user is kept and the password hidden.
+func TestPasswordInEtcdURLIsNeverShown(t *testing.T) {
+	srv := etcdtest.Start(t)
+	const secret = "S3cretPW"
+	withUser := strings.Replace(srv.Endpoint(), "://", "://root:"+secret+"@", 1)
+	logFile := filepath.Join(t.TempDir(), "etcd-ipam.log")
+	conf := func(etcd string) string {
+		return `{"cniVersion": "1.1.0", "name": "urlnet", "ipam": {"type": "etcd", "logFile": ` + mustJSON(t, logFile) +
+			`, "logLevel": "debug", "etcdConfig": {` + etcd + `}, "ranges": [[{"subnet": "198.51.100.0/24"}]]}}`
+	}
+	mustSucceed(t, invocation{Command: "ADD", ContainerID: "url-c1", Config: conf(etcdConfigJSON(t, "etcdURL", withUser))})
+	for _, tc := range []struct {
+		name, etcd string
+		code       uint
+	}{
+		{"mixed schemes", etcdConfigJSON(t, "etcdURL", withUser+",https://root:"+secret+"@127.0.0.1:2"), 7},
+		{"another scheme", etcdConfigJSON(t, "etcdURL", "ftp://root:"+secret+"@127.0.0.1:2379"), 7},
+		{"etcd down while logging in", etcdConfigJSON(t, "etcdURL", "http://root:"+secret+"@127.0.0.1:1",
+			"etcdUsername", "u", "etcdPassword", "p", "etcdTimeout", "500ms"), 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := run(t, invocation{Command: "ADD", ContainerID: "url-c2", Config: conf(tc.etcd)})
+			e := oneCNIError(t, out.Stdout)
+			if e.Code != tc.code {
+				t.Errorf("code %d (%s), want %d", e.Code, e.Msg, tc.code)
+			}
+			requireNoSecret(t, "the error", out.Stdout, secret)
+			requireNoSecret(t, "stderr", out.Stderr, secret)
+			if !strings.Contains(e.Msg, "root:xxxxx@") {
+				t.Errorf("error %q does not show the endpoint's user", e.Msg)
+			}
+		})
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireNoSecret(t, "the log", log, secret)
+	if !bytes.Contains(log, []byte("root:xxxxx@")) {
+		t.Errorf("the debug log does not show the endpoints with their user:\n%s", log)
+	}
+}
