@@ -56,7 +56,7 @@ type LeaseRecord struct {
 func leaseSlack(seconds int64) int64 { return max(1, seconds/8) }
 
 // maxLeaseTTL is the longest TTL etcd grants, in seconds (config bounds
-// sticky by it); the slack is cut to fit.
+// sticky by it); the slack is cut to fit within it.
 const maxLeaseTTL = 9_000_000_000
 
 func (n *Network) leaseRecordOp(node string) clientv3.Op { return clientv3.OpGet(n.keys.lease(node)) }
@@ -306,7 +306,9 @@ func (l *leaser) obtain(ctx context.Context) error {
 		return nil
 	}
 	seconds := leaseTTL(l.p.Sticky)
-	seconds = min(seconds+leaseSlack(seconds), maxLeaseTTL)
+	// The slack only where etcd can grant it: never a lease shorter
+	// than the hold (a TTL etcd cannot grant fails the DEL instead).
+	seconds = max(seconds, min(seconds+leaseSlack(seconds), maxLeaseTTL))
 	resp, err := l.n.cli.Grant(ctx, seconds)
 	switch {
 	case errors.Is(err, rpctypes.ErrNoSpace):
