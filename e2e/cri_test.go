@@ -288,13 +288,15 @@ func TestCRIEtcdOutage(t *testing.T) {
 // most 30 s, and returns the last condition.
 func waitNetworkReady(t *testing.T, node *criNode, want bool) (bool, string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
 	for {
 		ready, msg, err := node.networkReady()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ready == want {
+			t.Logf("NetworkReady %v after %v", ready, time.Since(start).Round(time.Millisecond))
 			return ready, msg
 		}
 		if time.Now().After(deadline) {
