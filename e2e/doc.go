@@ -1,5 +1,6 @@
 // Package e2e proves the plugin as it is used: executed as a binary by a
-// runtime (libcni, with the bridge plugin), against real etcd servers in
+// runtime (libcni, with the bridge plugin; and containerd's CRI plugin,
+// driven by crictl as kubelet drives it), against real etcd servers in
 // Docker containers built from source, across network namespaces the tests
 // create, while etcd members are stopped, cut off or entirely down.
 //

@@ -49,8 +49,8 @@ const (
 // from this module, and the images built from them.
 type suite struct {
 	// binDir holds the static binaries: etcd (our plugin), etcd-ipam (the
-	// CLI), bridge (CNI's reference plugin) and etcd-server. It is the
-	// CNI_PATH the tests give runtimes.
+	// CLI), bridge and loopback (CNI's reference plugins) and
+	// etcd-server. It is the CNI_PATH the tests give runtimes.
 	binDir string
 	pool   *dockertest.Pool
 	// err is why the suite could not be prepared; every test fails with it.
@@ -109,6 +109,8 @@ func prepare() suite {
 		{"etcd", "github.com/etcd-cni/etcd-ipam/frontend/cni"},
 		{"etcd-ipam", "github.com/etcd-cni/etcd-ipam/frontend/cli"},
 		{"bridge", "github.com/containernetworking/plugins/plugins/main/bridge"},
+		// containerd's CRI brings each pod's lo up with it.
+		{"loopback", "github.com/containernetworking/plugins/plugins/main/loopback"},
 		{"etcd-server", "go.etcd.io/etcd/server/v3"},
 	} {
 		path, err := testbin.Build(b.out, b.pkg)
@@ -202,11 +204,13 @@ func ownerGone(name, prefix string) bool {
 }
 
 // sweep removes what a crashed earlier run left: containers and networks
-// labelled with a dead process id, and network namespaces, bridges and
-// iptables rules named after one.
+// labelled with a dead process id, network namespaces, bridges and
+// iptables rules named after one, and the CRI tests' containerd
+// instances.
 func sweep(pool *dockertest.Pool) {
-	// First, while the etcd it releases into may still run.
+	// First, while the etcd they release into may still run.
 	sweepPodman()
+	sweepCRI()
 	containers, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true, Filters: map[string][]string{"label": {pidLabel}}})
 	if err == nil {
 		for _, c := range containers {

@@ -172,7 +172,8 @@ func (p *podman) mustRun(t *testing.T, args ...string) string {
 func (p *podman) loadImage(t *testing.T, tag, binary string) {
 	t.Helper()
 	archive := p.file("image.tar")
-	if err := writeDockerArchive(archive, tag, binary); err != nil {
+	img := imageSpec{Ref: tag, Entrypoint: []string{"/entrypoint"}, Files: map[string]string{"entrypoint": binary}}
+	if err := writeDockerArchive(archive, img); err != nil {
 		t.Fatal(err)
 	}
 	p.mustRun(t, "load", "--input", archive)

@@ -175,15 +175,6 @@ func subnetAddr(t *testing.T, c *podmanContainer, subnet netip.Prefix) netip.Pre
 	return in[0]
 }
 
-// lsRow is the part of an `etcd-ipam ls --json` row the test reads.
-type lsRow struct {
-	Address     string `json:"address"`
-	ContainerID string `json:"containerID"`
-	IfName      string `json:"ifName"`
-	Node        string `json:"node"`
-	Pod         string `json:"pod"`
-}
-
 // lsNetwork is what `etcd-ipam ls` lists for a network's configuration
 // file.
 func lsNetwork(t *testing.T, s *suite, conflist string) []lsRow {
