@@ -427,30 +427,12 @@ func (n *Network) attachmentForRelease(ctx context.Context, containerID, ifName 
 	if l.p == nil || l.p.Sticky <= 0 || l.read {
 		return n.AttachmentSeen(ctx, containerID, ifName, sighting)
 	}
-	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName)), n.leaseRecordOp(l.p.Node)}
-	if sighting != nil {
-		ops = append(ops, clientv3.OpGet(n.keys.seen(sighting.Node)))
-	}
-	resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
-	}
-	l.record, l.read = decodeLeaseRecord(resp.Responses[1].GetResponseRange().Kvs), true
-	var recorded *Sighting
-	if sighting != nil {
-		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
-			recorded = decodeSighting(sighting.Node, kvs[0].Value, kvs[0].ModRevision)
-		}
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 {
-		return nil, recorded, nil
-	}
-	att, err := decodeStored(kvs[0])
+	att, recorded, extra, err := n.readAttachment(ctx, containerID, ifName, sighting, n.leaseRecordOp(l.p.Node))
 	if err != nil {
 		return nil, nil, err
 	}
-	return &att, recorded, nil
+	l.record, l.read = decodeLeaseRecord(extra[0].GetResponseRange().Kvs), true
+	return att, recorded, nil
 }
 
 // AttachmentSeen reads the attachment of (containerID, ifName) and, when
@@ -460,26 +442,38 @@ func (n *Network) AttachmentSeen(ctx context.Context, containerID, ifName string
 		att, err := n.Attachment(ctx, containerID, ifName)
 		return att, nil, err
 	}
-	resp, err := n.cli.Txn(ctx).Then(
-		clientv3.OpGet(n.keys.container(containerID, ifName)),
-		clientv3.OpGet(n.keys.seen(sighting.Node)),
-	).Commit()
+	att, recorded, _, err := n.readAttachment(ctx, containerID, ifName, sighting)
+	return att, recorded, err
+}
+
+// readAttachment reads the attachment of (containerID, ifName), its
+// node's liveness record when sighting is given, and the extra reads, in
+// one transaction; it returns the extra reads' responses in their order.
+func (n *Network) readAttachment(ctx context.Context, containerID, ifName string, sighting *Sighting, extra ...clientv3.Op) (*StoredAttachment, *Sighting, []*etcdserverpb.ResponseOp, error) {
+	ops := []clientv3.Op{clientv3.OpGet(n.keys.container(containerID, ifName))}
+	if sighting != nil {
+		ops = append(ops, clientv3.OpGet(n.keys.seen(sighting.Node)))
+	}
+	resp, err := n.cli.Txn(ctx).Then(append(ops, extra...)...).Commit()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
+		return nil, nil, nil, fmt.Errorf("reading attachment of container %q interface %q in network %q: %w", containerID, ifName, n.name, err)
 	}
 	var recorded *Sighting
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
-		recorded = decodeSighting(sighting.Node, kvs[0].Value, kvs[0].ModRevision)
+	if sighting != nil {
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+			recorded = decodeSighting(sighting.Node, kvs[0].Value, kvs[0].ModRevision)
+		}
 	}
+	extraResponses := resp.Responses[len(ops):]
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
-		return nil, recorded, nil
+		return nil, recorded, extraResponses, nil
 	}
 	att, err := decodeStored(kvs[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return &att, recorded, nil
+	return &att, recorded, extraResponses, nil
 }
 
 // ReleaseBatch is how many attachments one release transaction carries:
