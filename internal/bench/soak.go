@@ -315,6 +315,23 @@ func (r *soakRun) compact(ctx context.Context) error {
 	if _, err := r.cli.Compact(ctx, st.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		return fmt.Errorf("compacting to revision %d: %w", st.Header.Revision, err)
 	}
+	// The physical wait covers the member that served the request; the
+	// report reads the first member's counters, which a loaded machine
+	// may apply a moment later.
+	for {
+		m, err := r.mvcc(ctx)
+		if err != nil {
+			return err
+		}
+		if m.compactRevision >= st.Header.Revision {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to compact to revision %d: %w", r.endpoints[0], st.Header.Revision, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	return r.point(ctx, "after compaction")
 }
 
