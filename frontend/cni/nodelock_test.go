@@ -50,7 +50,11 @@ func TestLockNetworkTakesTurns(t *testing.T) {
 func TestOneNodesConcurrentADDsTakeTurns(t *testing.T) {
 	const n = 24
 	srv := etcdtest.Start(t)
-	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "burst", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": %q},
+	// A long etcdTimeout: each ADD waits for its turn up to half of it,
+	// and an attempt may take half of what is left, so that a machine
+	// loaded by other tests makes no ADD give up its turn or abandon a
+	// write, which would be a second write this test counts.
+	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "burst", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": %q, "etcdTimeout": "60s"},
 		"ranges": [[{"subnet": "198.51.100.0/24"}]]}}`, srv.Endpoint())
 	before, err := bench.Scrape(t.Context(), srv.Endpoint())
 	if err != nil {
