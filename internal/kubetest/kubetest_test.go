@@ -24,6 +24,9 @@ func context30s(t *testing.T) context.Context {
 // start costs seconds): the admin can do anything, a ServiceAccount only
 // what RBAC grants it, and objects outlive a restart.
 func TestServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kubetest: a real kube-apiserver is not short")
+	}
 	if _, err := Binary(); err != nil { // the build is not the start's cost
 		t.Fatal(err)
 	}
