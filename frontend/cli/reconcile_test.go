@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReconcileBadInput checks that each mistake in running the reconciler
+// is one clear line, before anything is read from etcd or released: a
+// network whose pod is gone keeps its attachment through all of them.
+func TestReconcileBadInput(t *testing.T) {
+	n := newTestNet(t, "recbad", `[[{"subnet": "10.9.0.0/29"}]]`)
+	s := n.session(t, "node-a")
+	add(t, s, "gone-pod")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	t.Setenv("POD_NAMESPACE", "")
+	unreachable := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(unreachable, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEtcd := t.TempDir()
+	if err := os.WriteFile(filepath.Join(noEtcd, "10-host.conflist"), []byte(`{"cniVersion": "1.0.0", "name": "other",
+		"plugins": [{"type": "bridge", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		what string
+	}{
+		{"not in a cluster, no kubeconfig", []string{"--once"}, 2, "no --kubeconfig; give --kubeconfig FILE"},
+		{"unreachable API server", []string{"--once", "--kubeconfig", unreachable}, 1, "cannot reach the Kubernetes API server at https://127.0.0.1:1"},
+		{"unparseable grace", []string{"--once", "--grace", "soon"}, 2, `--grace "soon" is not a duration`},
+		{"zero grace", []string{"--once", "--grace", "0s"}, 2, "--grace 0s must be positive"},
+		{"negative grace", []string{"--once", "--grace", "-5m"}, 2, "--grace -5m must be positive"},
+		{"bad interval", []string{"--once", "--interval", "0"}, 2, "--interval 0 must be positive"},
+		{"no lease namespace outside a pod", []string{"--kubeconfig", unreachable}, 2, "give --lease-namespace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, append([]string{"reconcile", "--config", n.confPath}, tc.args...)...)
+			r.failed(t, tc.code, tc.what)
+			if strings.Count(r.stderr, "etcd-ipam: ") != 1 || strings.Contains(r.stderr, "panic") {
+				t.Errorf("stderr %q: want one error line", r.stderr)
+			}
+		})
+	}
+	t.Run("no etcd network in the directory", func(t *testing.T) {
+		runCLI(t, nil, "reconcile", "--config", noEtcd, "--once").failed(t, 1, `has no network configuration (.conf, .conflist, .json) with "ipam": {"type": "etcd"}`)
+	})
+	t.Run("a short grace warns and goes on", func(t *testing.T) {
+		r := runCLI(t, nil, "reconcile", "--config", n.confPath, "--once", "--grace", "30s", "--kubeconfig", unreachable)
+		r.failed(t, 1, "cannot reach the Kubernetes API server")
+		if !strings.Contains(r.stderr, "warning: --grace 30s is shorter than a pod's teardown") {
+			t.Errorf("stderr %q: want the short-grace warning", r.stderr)
+		}
+	})
+	atts, err := s.Attachments(testCtx(t))
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments after the failed runs: %v, %v; want the one ADD's", atts, err)
+	}
+}
