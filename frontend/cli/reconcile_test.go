@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,5 +68,31 @@ current-context: c
 	atts, err := s.Attachments(testCtx(t))
 	if err != nil || len(atts) != 1 {
 		t.Fatalf("attachments after the failed runs: %v, %v; want the one ADD's", atts, err)
+	}
+}
+
+// TestREADMEReconcileAlertRuleIsValid has promtool check the README's
+// alert rule for leaks that stay unreleased.
+func TestREADMEReconcileAlertRuleIsValid(t *testing.T) {
+	_, promtool := requirePrometheus(t)
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Reconciling pods (`etcd-ipam reconcile`)\n")
+	if !ok {
+		t.Fatal("README.md has no reconcile section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, rules, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal("the reconcile section has no YAML block of alert rules")
+	}
+	rules, _, _ = strings.Cut(rules, "```")
+	path := filepath.Join(t.TempDir(), "rules.yml")
+	writeFile(t, path, rules)
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS: 1 rules found") {
+		t.Fatalf("promtool check rules on the README's reconcile rule: %v\n%s", err, out)
 	}
 }

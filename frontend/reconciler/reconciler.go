@@ -297,6 +297,10 @@ type pass struct {
 	live   map[string]livePod
 	nodes  map[string]Presence
 	seen   map[attKey]bool
+	// strangers are networks whose attachments name no Kubernetes node
+	// at all: the plugin's node names are not Node names, and a missing
+	// Node there decides nothing.
+	strangers map[string]bool
 }
 
 type livePod struct {
@@ -307,7 +311,7 @@ type livePod struct {
 
 func (r *Reconciler) newPass() *pass {
 	return &pass{r: r, report: Report{Time: r.opts.Now(), DryRun: r.opts.DryRun, Acting: r.acting.Load(), Leaks: []Leak{}, Networks: []NetworkCount{}},
-		live: map[string]livePod{}, nodes: map[string]Presence{}, seen: map[attKey]bool{}}
+		live: map[string]livePod{}, nodes: map[string]Presence{}, seen: map[attKey]bool{}, strangers: map[string]bool{}}
 }
 
 // Pass judges every attachment of every network once, reading each
@@ -322,6 +326,10 @@ func (r *Reconciler) Pass(ctx context.Context) Report {
 			r.opts.Log(fmt.Sprintf("network %s: reading its attachments: %v", n.Name, err))
 			p.report.Failed = append(p.report.Failed, n.Name)
 			continue
+		}
+		if r.namesNoNode(atts) {
+			p.strangers[n.Name] = true
+			r.opts.Log(fmt.Sprintf("network %s: no attachment names a node Kubernetes has; the plugin's node names must be the Node names (see ipam \"nodeName\", %s), so no attachment is released for a missing node", n.Name, "ETCD_IPAM_NODE_NAME"))
 		}
 		count := NetworkCount{Network: n.Name, Attachments: len(atts)}
 		leaked[n.Name] = map[Reason]int{}
@@ -374,10 +382,14 @@ func (p *pass) judge(ctx context.Context, n Network, att store.StoredAttachment)
 	}
 	r.mu.Unlock()
 	now := r.opts.Now()
-	d := Decide(att.Attachment, r.cached(att.Attachment), since, now, r.opts.Grace)
+	obs := r.cached(att.Attachment)
+	if p.strangers[n.Name] && obs.Node == Absent {
+		obs.Node = Unknown
+	}
+	d := Decide(att.Attachment, obs, since, now, r.opts.Grace)
 	first := d
 	if d.Verdict == Confirm && (r.acting.Load() || r.opts.DryRun) {
-		d = Decide(att.Attachment, p.liveRead(ctx, att.Attachment), since, now, r.opts.Grace)
+		d = Decide(att.Attachment, p.liveRead(ctx, att.Attachment, obs), since, now, r.opts.Grace)
 	}
 	r.mu.Lock()
 	switch {
@@ -441,6 +453,22 @@ func (p *pass) release(ctx context.Context, n Network, att store.StoredAttachmen
 	return Released
 }
 
+// namesNoNode reports whether attachments with a pod identity exist but
+// none of them names a node the API server has.
+func (r *Reconciler) namesNoNode(atts []store.StoredAttachment) bool {
+	identified := false
+	for _, att := range atts {
+		if att.Pod == nil || att.Pod.UID == "" {
+			continue
+		}
+		identified = true
+		if _, ok, _ := r.nodes.GetIndexer().GetByKey(att.Node); ok {
+			return false
+		}
+	}
+	return identified
+}
+
 // cached is what the informers' caches say about the attachment's pod
 // and node. A cache answers without error: it is Present or Absent.
 func (r *Reconciler) cached(att store.Attachment) Observation {
@@ -460,8 +488,7 @@ func (r *Reconciler) cached(att store.Attachment) Observation {
 // liveRead asks the API server itself, not the cache: the node when the
 // cache misses it, else the pod. One GET per leak, and one per pod or
 // node in a pass.
-func (p *pass) liveRead(ctx context.Context, att store.Attachment) Observation {
-	obs := p.r.cached(att)
+func (p *pass) liveRead(ctx context.Context, att store.Attachment, obs Observation) Observation {
 	obs.Live = true
 	if obs.Node == Absent {
 		presence, ok := p.nodes[att.Node]
