@@ -128,10 +128,13 @@ func issue(ca *x509.Certificate, caKey crypto.Signer, tmpl *x509.Certificate, no
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyBytes, nil
 }
 
+// keyPEM encodes key in SEC1 ("EC PRIVATE KEY"), not PKCS #8: the API
+// server reads --service-account-key-file's public key from an EC private
+// key only in SEC1, and refuses a PKCS #8 one.
 func keyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
 }
