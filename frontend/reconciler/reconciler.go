@@ -218,11 +218,18 @@ func (r *Reconciler) work(ctx context.Context) {
 func (r *Reconciler) handleDeleted(ctx context.Context, uid types.UID) {
 	r.mu.Lock()
 	pod, ok := r.deleted[uid]
-	delete(r.deleted, uid)
 	r.mu.Unlock()
 	if !ok {
 		return
 	}
+	// Forgotten only once judged: judge reads the deletion's time from
+	// r.deleted as the start of the leak, and keeps it in r.since for
+	// the next pass should this look decide nothing.
+	defer func() {
+		r.mu.Lock()
+		delete(r.deleted, uid)
+		r.mu.Unlock()
+	}()
 	p := r.newPass()
 	for _, n := range r.opts.Networks {
 		atts, err := n.Session.NodeAttachments(ctx, pod.node)
@@ -376,7 +383,11 @@ func (p *pass) judge(ctx context.Context, n Network, att store.StoredAttachment)
 	r.mu.Lock()
 	since := r.since[key]
 	if att.Pod != nil {
-		if del, ok := r.deleted[types.UID(att.Pod.UID)]; ok && (since.IsZero() || del.at.Before(since)) {
+		// A watched deletion starts the leak of the attachments that
+		// existed then; one made afterwards (a late ADD of the gone pod)
+		// gets a grace of its own, for its runtime's DEL to arrive.
+		del, ok := r.deleted[types.UID(att.Pod.UID)]
+		if ok && !att.Created.After(del.at) && (since.IsZero() || del.at.Before(since)) {
 			since = del.at
 		}
 	}

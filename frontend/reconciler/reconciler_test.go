@@ -56,7 +56,13 @@ func newCluster(t *testing.T, extraIPAM string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return &cluster{t: t, api: api, admin: api.AdminClient(t), conf: conf, session: s, logs: &logLines{},
+	logs := &logLines{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the reconcilers' log:\n%s", strings.Join(logs.lines, "\n"))
+		}
+	})
+	return &cluster{t: t, api: api, admin: api.AdminClient(t), conf: conf, session: s, logs: logs,
 		plugin: testbin.Path(t, "etcd-cni", "github.com/etcd-cni/etcd-ipam/frontend/cni")}
 }
 
