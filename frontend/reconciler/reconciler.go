@@ -364,6 +364,9 @@ func (r *Reconciler) Pass(ctx context.Context) Report {
 		for network, reasons := range leaked {
 			for _, reason := range Reasons {
 				m.leaked.WithLabelValues(network, string(reason)).Set(float64(reasons[reason]))
+				// A zero series, so that "found but none released"
+				// (the README's alert) holds before any release.
+				m.released.WithLabelValues(network, string(reason))
 			}
 		}
 		if len(p.report.Failed) == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/etcd-cni/etcd-ipam/config"
 	"github.com/etcd-cni/etcd-ipam/hosts/native"
@@ -198,8 +200,9 @@ func gone(t *testing.T, r *Reconciler, ns, name string) {
 
 // TestReleasesWhatIsGoneAndKeepsWhatLives runs the reconciler against a
 // real API server and etcd, with the plugin making the allocations: each
-// kind of leak is released after the grace (a missing node at once), a
-// live pod, a podman container and a reservation are never touched.
+// kind of leak is released after the grace (a missing node at once); a
+// live pod, a pod's next instance and attachments without a pod UID are
+// never touched.
 func TestReleasesWhatIsGoneAndKeepsWhatLives(t *testing.T) {
 	c := newCluster(t, "")
 	c.namespace("shop")
@@ -332,5 +335,133 @@ func TestAPIErrorsDecideNothing(t *testing.T) {
 	}
 	if !c.containers()["c-alive"] {
 		t.Fatal("the live pod's attachment was released")
+	}
+}
+
+// TestReservationsAndAttachmentsWithoutAUIDAreNeverTouched reserves
+// addresses as an operator does and makes attachments that carry no pod
+// UID, on a live node and on one Kubernetes never had, for pods that do
+// not exist: however many passes past the grace, the reservations stay as
+// they were and the attachments stay; the one attachment taken from a
+// reservation by a pod that is gone goes back to that reservation.
+func TestReservationsAndAttachmentsWithoutAUIDAreNeverTouched(t *testing.T) {
+	c := newCluster(t, "")
+	c.namespace("shop")
+	c.node("node-1")
+	ctx := t.Context()
+	forNobody := netip.MustParseAddr("10.20.0.200")
+	forGhost := netip.MustParseAddr("10.20.0.201")
+	forDB := netip.MustParseAddr("10.20.0.202")
+	if _, err := c.session.Reserve(ctx, []netip.Addr{forNobody}, nil, "router"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.session.Reserve(ctx, []netip.Addr{forGhost}, &store.Identity{Namespace: "shop", Name: "ghost", IfName: "eth0"}, "never started"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.session.Reserve(ctx, []netip.Addr{forDB}, &store.Identity{Namespace: "shop", Name: "db-0", IfName: "eth0"}, "db"); err != nil {
+		t.Fatal(err)
+	}
+	before := map[netip.Addr]*store.StoredAllocation{}
+	for _, a := range []netip.Addr{forNobody, forGhost} {
+		held, err := c.session.LookupAddress(ctx, a)
+		if err != nil || held == nil || held.Hold == nil {
+			t.Fatalf("%s after reserve: %+v, %v", a, held, err)
+		}
+		before[a] = held
+	}
+	c.podADD("shop", "db-0", "node-1", "c-db")
+	if atts, err := c.session.ContainerAttachments(ctx, "c-db", "eth0"); err != nil || len(atts) != 1 || atts[0].IPs[0].Address.Addr() != forDB {
+		t.Fatalf("db-0 got %+v, %v; want its reservation %s", atts, err, forDB)
+	}
+	untouchable := map[string]string{
+		"c-nouid":        "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=nouid;K8S_POD_INFRA_CONTAINER_ID=c-nouid",
+		"c-lone-uid":     "IgnoreUnknown=1;K8S_POD_NAME=web;K8S_POD_UID=3f1c7e2a-0000-4000-8000-000000000001",
+		"c-podman":       "IgnoreUnknown=1;K8S_POD_NAME=web",
+		"c-plain":        "",
+		"c-nouid-nonode": "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=gone",
+	}
+	for id, args := range untouchable {
+		node := "node-1"
+		if strings.HasSuffix(id, "-nonode") {
+			node = "node-never"
+		}
+		c.cni("ADD", node, id, args)
+	}
+	r := c.reconciler(c.admin, "r")
+	c.deletePod("shop", "db-0")
+	gone(t, r, "shop", "db-0")
+	report := r.Pass(ctx)
+	if n := report.Networks[0].Untouchable; n != len(untouchable) {
+		t.Errorf("%d attachments counted untouchable, want %d: %+v", n, len(untouchable), report)
+	}
+	time.Sleep(grace)
+	report = r.Pass(ctx)
+	if report.Released != 1 || report.Leaks[0].ContainerID != "c-db" {
+		t.Fatalf("want db-0's attachment released and nothing else: %+v", report)
+	}
+	for range 3 {
+		if report := r.Pass(ctx); report.Released != 0 || len(report.Leaks) != 0 {
+			t.Fatalf("a later pass: %+v", report)
+		}
+	}
+
+	have := c.containers()
+	for id := range untouchable {
+		if !have[id] {
+			t.Errorf("%s (no pod UID) was released", id)
+		}
+	}
+	for a, was := range before {
+		now, err := c.session.LookupAddress(ctx, a)
+		if err != nil || now == nil || now.ModRevision != was.ModRevision {
+			t.Errorf("the reservation of %s changed: %+v, then %+v (%v)", a, was, now, err)
+		}
+	}
+	back, err := c.session.LookupAddress(ctx, forDB)
+	if err != nil || back == nil || back.Hold == nil || back.Hold.Kind != store.HoldReserved || back.Hold.For == nil || back.Hold.For.Name != "db-0" {
+		t.Fatalf("%s after db-0's release: %+v, %v; want db-0's reservation back", forDB, back, err)
+	}
+}
+
+// TestALiveReadOverrulesAStaleCache makes the informers' caches lag: a
+// live pod and a live node are dropped from them. Past the grace, the
+// live reads find both, and nothing is released; the node's pod would
+// have gone at once, and the pod after the grace, had the cache decided.
+func TestALiveReadOverrulesAStaleCache(t *testing.T) {
+	c := newCluster(t, "")
+	c.namespace("shop")
+	c.node("node-1")
+	c.node("node-2")
+	c.podADD("shop", "web", "node-1", "c-web")
+	c.podADD("shop", "api", "node-2", "c-api")
+	r := c.reconciler(c.admin, "r")
+	for _, x := range []struct {
+		indexer cache.Indexer
+		key     string
+	}{{r.pods.GetIndexer(), "shop/web"}, {r.nodes.GetIndexer(), "node-2"}} {
+		obj, ok, err := x.indexer.GetByKey(x.key)
+		if err != nil || !ok {
+			t.Fatalf("%s not in the cache: %v", x.key, err)
+		}
+		if err := x.indexer.Delete(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report := r.Pass(t.Context())
+	if len(report.Leaks) != 2 || report.Released != 0 {
+		t.Fatalf("the first pass over a stale cache: %+v", report)
+	}
+	time.Sleep(grace)
+	report = r.Pass(t.Context())
+	if report.Released != 0 {
+		t.Fatalf("released live pods on a stale cache's word: %+v", report.Leaks)
+	}
+	for _, l := range report.Leaks {
+		if l.Outcome != Recovered {
+			t.Errorf("%s: outcome %s, want %s", l.ContainerID, l.Outcome, Recovered)
+		}
+	}
+	if have := c.containers(); !have["c-web"] || !have["c-api"] {
+		t.Fatalf("after the passes: %v", have)
 	}
 }

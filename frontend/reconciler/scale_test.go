@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
-// countingTransport counts the requests a client makes, by verb and path.
+// countingTransport counts the requests a client makes, by kind: "LIST
+// pods", "WATCH nodes", "GET pod" (one object), or the method and path of
+// anything else.
 type countingTransport struct {
 	next http.RoundTripper
 	mu   sync.Mutex
@@ -28,17 +31,37 @@ type countingTransport struct {
 }
 
 func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	kind := req.Method
+	kind := req.Method + " " + req.URL.Path
+	resource := ""
+	for _, r := range []string{"pods", "nodes"} {
+		if strings.HasSuffix(req.URL.Path, "/"+r) {
+			resource = r
+		} else if strings.Contains(req.URL.Path, "/"+r+"/") {
+			resource = strings.TrimSuffix(r, "s")
+		}
+	}
 	switch {
+	case resource == "":
 	case req.URL.Query().Get("watch") == "true":
-		kind = "WATCH"
-	case req.Method == http.MethodGet && (strings.HasSuffix(req.URL.Path, "/pods") || strings.HasSuffix(req.URL.Path, "/nodes")):
-		kind = "LIST"
+		kind = "WATCH " + resource
+	case req.Method == http.MethodGet && strings.HasSuffix(resource, "s"):
+		kind = "LIST " + resource
+	case req.Method == http.MethodGet:
+		kind = "GET " + resource
 	}
 	c.mu.Lock()
-	c.seen[kind+" "+req.URL.Path]++
+	c.seen[kind]++
 	c.mu.Unlock()
 	return c.next.RoundTrip(req)
+}
+
+// take returns the counts and starts counting afresh.
+func (c *countingTransport) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.seen
+	c.seen = map[string]int{}
+	return out
 }
 
 // TestScalePass measures a full pass over 20,000 attachments on 1,000
@@ -129,7 +152,9 @@ func TestScalePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{Client: client, Networks: []Network{{Name: "podnet", Session: c.session}}, Grace: time.Hour})
+	var clock atomic.Int64 // how far the reconciler's clock is ahead
+	now := func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	r, err := New(Options{Client: client, Networks: []Network{{Name: "podnet", Session: c.session}}, Grace: time.Hour, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +173,37 @@ func TestScalePass(t *testing.T) {
 		leaked += n.Leaked
 	}
 	t.Logf("informers synced in %v; pass over %d attachments (%d leaked) in %v", synced, report.Networks[0].Attachments, leaked, took)
-	t.Logf("API requests: %v", counter.seen)
+	requests := counter.take()
+	t.Logf("API requests from the start to the end of the pass: %v", requests)
 	if leaked != nodes*perNode-livePods {
 		t.Errorf("%d leaked, want %d", leaked, nodes*perNode-livePods)
+	}
+	// The informers' one read of each: a LIST then a WATCH, or a WATCH
+	// that streams the list first (client-go's WatchListClient).
+	for _, r := range []string{"pods", "nodes"} {
+		if requests["LIST "+r] > 1 || requests["WATCH "+r] != 1 {
+			t.Errorf("%d lists and %d watches of %s, want at most one list and one watch: %v", requests["LIST "+r], requests["WATCH "+r], r, requests)
+		}
+	}
+	if n := requests["GET pod"] + requests["GET node"]; n != 0 {
+		t.Errorf("a pass with no leak due made %d live GETs", n)
+	}
+
+	// The grace has passed: each leak costs one live GET and one release.
+	r.SetActing(true)
+	clock.Store(int64(2 * time.Hour))
+	start = time.Now()
+	report = r.Pass(ctx)
+	took = time.Since(start)
+	requests = counter.take()
+	t.Logf("pass releasing %d leaks in %v; API requests: %v", report.Released, took, requests)
+	if report.Released != nodes*perNode-livePods || report.APIErrors != 0 {
+		t.Errorf("released %d with %d API errors, want %d and none", report.Released, report.APIErrors, nodes*perNode-livePods)
+	}
+	if requests["GET pod"] != report.Released || len(requests) != 1 {
+		t.Errorf("%v for %d releases, want one GET of a pod each and nothing else", requests, report.Released)
+	}
+	if atts, err := c.session.Attachments(ctx); err != nil || len(atts) != livePods {
+		t.Errorf("%d attachments left (%v), want the %d live pods'", len(atts), err, livePods)
 	}
 }
