@@ -95,4 +95,39 @@ func TestREADMEReconcileAlertRuleIsValid(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "SUCCESS: 1 rules found") {
 		t.Fatalf("promtool check rules on the README's reconcile rule: %v\n%s", err, out)
 	}
+
+	// And it fires when it should: leaks found for two hours on one
+	// network and none released (the released series are zero, as the
+	// reconciler makes them from its first pass), not on a network whose
+	// leaks are released as they come.
+	tests := filepath.Join(filepath.Dir(path), "rules_test.yml")
+	writeFile(t, tests, `rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'etcd_ipam_reconcile_leaked_attachments{network="stuck",reason="pod-gone",pod="r0"}'
+        values: '3x150'
+      - series: 'etcd_ipam_reconcile_released_total{network="stuck",reason="pod-gone",pod="r0"}'
+        values: '0x150'
+      - series: 'etcd_ipam_reconcile_leaked_attachments{network="fine",reason="pod-gone",pod="r0"}'
+        values: '3x150'
+      - series: 'etcd_ipam_reconcile_released_total{network="fine",reason="pod-gone",pod="r0"}'
+        values: '0+1x150'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: EtcdIPAMLeaksNotReleased
+        exp_alerts: []
+      - eval_time: 150m
+        alertname: EtcdIPAMLeaksNotReleased
+        exp_alerts:
+          - exp_labels: {severity: warning, network: stuck}
+            exp_annotations:
+              summary: "etcd-ipam: leaked attachments on stuck found, none released for an hour"
+`)
+	cmd := exec.Command(promtool, "test", "rules", tests)
+	cmd.Dir = filepath.Dir(path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules on the README's reconcile rule: %v\n%s", err, out)
+	}
 }
