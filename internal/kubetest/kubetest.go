@@ -166,7 +166,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		"--etcd-prefix=/kubetest-" + randomHex(8),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file=" + p.serviceAccountKeyFile,
+		"--service-account-key-file=" + p.serviceAccountPublicKeyFile,
 		"--service-account-signing-key-file=" + p.serviceAccountKeyFile,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// The kubernetes Service's endpoints would be 127.0.0.1,
