@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 )
 
 func context30s(t *testing.T) context.Context {
@@ -22,7 +24,8 @@ func context30s(t *testing.T) context.Context {
 
 // TestServer is the harness's contract in one story, on one server (each
 // start costs seconds): the admin can do anything, a ServiceAccount only
-// what RBAC grants it, and objects outlive a restart.
+// what RBAC grants it, servers sharing an etcd do not see each other, and
+// objects outlive a restart.
 func TestServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kubetest: a real kube-apiserver is not short")
@@ -30,8 +33,9 @@ func TestServer(t *testing.T) {
 	if _, err := Binary(); err != nil { // the build is not the start's cost
 		t.Fatal(err)
 	}
+	etcd := etcdtest.Start(t)
 	start := time.Now()
-	s := Start(t)
+	s := Start(t, WithEtcd(etcd.Endpoint()))
 	t.Logf("Start took %v", time.Since(start))
 	admin := s.AdminClient(t)
 	ctx := context30s(t)
@@ -114,6 +118,14 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantPod(t, c, "p")
+	})
+
+	t.Run("SharedEtcd", func(t *testing.T) {
+		other := Start(t, WithEtcd(etcd.Endpoint())).AdminClient(t)
+		_, err := other.CoreV1().Namespaces().Get(context30s(t), "pods", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("a second server on the same etcd: namespace pods: %v, want not found", err)
+		}
 	})
 
 	t.Run("Restart", func(t *testing.T) {
