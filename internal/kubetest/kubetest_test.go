@@ -120,6 +120,43 @@ func TestServer(t *testing.T) {
 		wantPod(t, c, "p")
 	})
 
+	// What the package doc says of deleting pods without a kubelet.
+	t.Run("PodDeletion", func(t *testing.T) {
+		ctx := context30s(t)
+		pods := admin.CoreV1().Pods("pods")
+		onNode := pod.DeepCopy()
+		onNode.Name, onNode.Spec.NodeName = "on-node", "node-1"
+		if _, err := pods.Create(ctx, onNode, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, onNode.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := pods.Get(ctx, onNode.Name, metav1.GetOptions{})
+		if err != nil || got.DeletionTimestamp == nil {
+			t.Fatalf("a pod on a node after a graceful delete: %v, %v; want it kept, deleting", err, got.DeletionTimestamp)
+		}
+		zero := int64(0)
+		if err := pods.Delete(ctx, onNode.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, onNode.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("after a delete with grace 0: %v, want not found", err)
+		}
+
+		noNode := pod.DeepCopy()
+		noNode.Name = "no-node"
+		if _, err := pods.Create(ctx, noNode, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, noNode.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, noNode.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("a pod on no node after a delete: %v, want not found", err)
+		}
+	})
+
 	t.Run("SharedEtcd", func(t *testing.T) {
 		other := Start(t, WithEtcd(etcd.Endpoint())).AdminClient(t)
 		_, err := other.CoreV1().Namespaces().Get(context30s(t), "pods", metav1.GetOptions{})
