@@ -26,9 +26,14 @@
 //     ServiceAccountConfig gives an identity that has only what the test
 //     binds to it, with a token from the TokenRequest API.
 //   - Only the API server runs: no controller-manager, scheduler or
-//     kubelet. Pods stay Pending with no node, deleted namespaces stay
-//     Terminating, and no "default" ServiceAccount is made (the
-//     ServiceAccount admission plugin, which would require it, is off).
+//     kubelet. Pods stay Pending unless the test writes their status (the
+//     admin may, as a kubelet would); deleted namespaces stay Terminating;
+//     owner references collect nothing; and no "default" ServiceAccount
+//     is made (the ServiceAccount admission plugin, which would require
+//     it, is off). A pod with spec.nodeName set is deleted gracefully:
+//     it keeps a deletionTimestamp, waiting for a kubelet that never
+//     comes, until deleted again with GracePeriodSeconds 0. A pod with
+//     no node goes at once.
 //   - The configs have client-side rate limiting off (QPS -1), so test
 //     setup is not throttled; a test of throttling sets its own.
 //
@@ -166,7 +171,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		"--etcd-prefix=/kubetest-" + randomHex(8),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file=" + p.serviceAccountKeyFile,
+		"--service-account-key-file=" + p.serviceAccountPublicKeyFile,
 		"--service-account-signing-key-file=" + p.serviceAccountKeyFile,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// The kubernetes Service's endpoints would be 127.0.0.1,

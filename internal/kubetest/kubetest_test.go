@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/etcd-cni/etcd-ipam/internal/etcdtest"
 )
 
 func context30s(t *testing.T) context.Context {
@@ -22,7 +24,8 @@ func context30s(t *testing.T) context.Context {
 
 // TestServer is the harness's contract in one story, on one server (each
 // start costs seconds): the admin can do anything, a ServiceAccount only
-// what RBAC grants it, and objects outlive a restart.
+// what RBAC grants it, servers sharing an etcd do not see each other, and
+// objects outlive a restart.
 func TestServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kubetest: a real kube-apiserver is not short")
@@ -30,8 +33,9 @@ func TestServer(t *testing.T) {
 	if _, err := Binary(); err != nil { // the build is not the start's cost
 		t.Fatal(err)
 	}
+	etcd := etcdtest.Start(t)
 	start := time.Now()
-	s := Start(t)
+	s := Start(t, WithEtcd(etcd.Endpoint()))
 	t.Logf("Start took %v", time.Since(start))
 	admin := s.AdminClient(t)
 	ctx := context30s(t)
@@ -114,6 +118,51 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantPod(t, c, "p")
+	})
+
+	// What the package doc says of deleting pods without a kubelet.
+	t.Run("PodDeletion", func(t *testing.T) {
+		ctx := context30s(t)
+		pods := admin.CoreV1().Pods("pods")
+		onNode := pod.DeepCopy()
+		onNode.Name, onNode.Spec.NodeName = "on-node", "node-1"
+		if _, err := pods.Create(ctx, onNode, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, onNode.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := pods.Get(ctx, onNode.Name, metav1.GetOptions{})
+		if err != nil || got.DeletionTimestamp == nil {
+			t.Fatalf("a pod on a node after a graceful delete: %v, %v; want it kept, deleting", err, got.DeletionTimestamp)
+		}
+		zero := int64(0)
+		if err := pods.Delete(ctx, onNode.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, onNode.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("after a delete with grace 0: %v, want not found", err)
+		}
+
+		noNode := pod.DeepCopy()
+		noNode.Name = "no-node"
+		if _, err := pods.Create(ctx, noNode, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, noNode.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, noNode.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("a pod on no node after a delete: %v, want not found", err)
+		}
+	})
+
+	t.Run("SharedEtcd", func(t *testing.T) {
+		other := Start(t, WithEtcd(etcd.Endpoint())).AdminClient(t)
+		_, err := other.CoreV1().Namespaces().Get(context30s(t), "pods", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("a second server on the same etcd: namespace pods: %v, want not found", err)
+		}
 	})
 
 	t.Run("Restart", func(t *testing.T) {

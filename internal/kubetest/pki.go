@@ -25,7 +25,10 @@ type pki struct {
 	adminCertPEM []byte
 	adminKeyPEM  []byte
 	// Files the server reads.
-	caFile, serverCertFile, serverKeyFile, serviceAccountKeyFile string
+	caFile, serverCertFile, serverKeyFile string
+	// The service account token keys: the server signs with the private
+	// key and verifies with the public one.
+	serviceAccountKeyFile, serviceAccountPublicKeyFile string
 }
 
 // certValidity outlives any test; the certificates die with the temp dir.
@@ -56,11 +59,12 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	p := &pki{
-		caPEM:                 pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		caFile:                filepath.Join(dir, "ca.crt"),
-		serverCertFile:        filepath.Join(dir, "server.crt"),
-		serverKeyFile:         filepath.Join(dir, "server.key"),
-		serviceAccountKeyFile: filepath.Join(dir, "service-account.key"),
+		caPEM:                       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		caFile:                      filepath.Join(dir, "ca.crt"),
+		serverCertFile:              filepath.Join(dir, "server.crt"),
+		serverKeyFile:               filepath.Join(dir, "server.key"),
+		serviceAccountKeyFile:       filepath.Join(dir, "service-account.key"),
+		serviceAccountPublicKeyFile: filepath.Join(dir, "service-account.pub"),
 	}
 
 	serverCert, serverKey, err := issue(ca, caKey, &x509.Certificate{
@@ -93,12 +97,19 @@ func newPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The server reads a PKCS #8 "PRIVATE KEY" to sign but not to verify,
+	// so the verifying key is a public key file of its own.
+	saPubDER, err := x509.MarshalPKIXPublicKey(saKey.Public())
+	if err != nil {
+		return nil, err
+	}
 
 	for name, data := range map[string][]byte{
-		p.caFile:                p.caPEM,
-		p.serverCertFile:        serverCert,
-		p.serverKeyFile:         serverKey,
-		p.serviceAccountKeyFile: saKeyPEM,
+		p.caFile:                      p.caPEM,
+		p.serverCertFile:              serverCert,
+		p.serverKeyFile:               serverKey,
+		p.serviceAccountKeyFile:       saKeyPEM,
+		p.serviceAccountPublicKeyFile: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
 	} {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
 			return nil, err
