@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,7 +37,7 @@ var nadKind = schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", K
 // registry rather than a table of ours.
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -162,6 +163,12 @@ type manifests struct {
 	deployments []*appsv1.Deployment
 	services    []*corev1.Service
 	nads        []*networkAttachmentDefinition
+
+	serviceAccounts     []*corev1.ServiceAccount
+	clusterRoles        []*rbacv1.ClusterRole
+	clusterRoleBindings []*rbacv1.ClusterRoleBinding
+	roles               []*rbacv1.Role
+	roleBindings        []*rbacv1.RoleBinding
 }
 
 func loadManifests(t *testing.T) *manifests {
@@ -203,6 +210,16 @@ func loadManifests(t *testing.T) *manifests {
 				m.services = append(m.services, o)
 			case *networkAttachmentDefinition:
 				m.nads = append(m.nads, o)
+			case *corev1.ServiceAccount:
+				m.serviceAccounts = append(m.serviceAccounts, o)
+			case *rbacv1.ClusterRole:
+				m.clusterRoles = append(m.clusterRoles, o)
+			case *rbacv1.ClusterRoleBinding:
+				m.clusterRoleBindings = append(m.clusterRoleBindings, o)
+			case *rbacv1.Role:
+				m.roles = append(m.roles, o)
+			case *rbacv1.RoleBinding:
+				m.roleBindings = append(m.roleBindings, o)
 			default:
 				t.Fatalf("%s, document %d: %T is not a kind these manifests are meant to hold", file, i+1, obj)
 			}

@@ -133,15 +133,17 @@ func secretKeys(s *corev1.Secret) []string {
 func TestEveryKindIsThere(t *testing.T) {
 	m := loadManifests(t)
 	for _, c := range []struct {
-		kind string
-		n    int
+		kind    string
+		want, n int
 	}{
-		{"Namespace", len(m.namespaces)}, {"Secret", len(m.secrets)}, {"ConfigMap", len(m.configMaps)},
-		{"DaemonSet", len(m.daemonSets)}, {"Deployment", len(m.deployments)}, {"Service", len(m.services)},
-		{"NetworkAttachmentDefinition", len(m.nads)},
+		{"Namespace", 1, len(m.namespaces)}, {"Secret", 1, len(m.secrets)}, {"ConfigMap", 1, len(m.configMaps)},
+		{"DaemonSet", 1, len(m.daemonSets)}, {"Deployment", 2, len(m.deployments)}, {"Service", 1, len(m.services)},
+		{"NetworkAttachmentDefinition", 1, len(m.nads)}, {"ServiceAccount", 1, len(m.serviceAccounts)},
+		{"ClusterRole", 1, len(m.clusterRoles)}, {"ClusterRoleBinding", 1, len(m.clusterRoleBindings)},
+		{"Role", 1, len(m.roles)}, {"RoleBinding", 1, len(m.roleBindings)},
 	} {
-		if c.n != 1 {
-			t.Errorf("%d objects of kind %s, want 1", c.n, c.kind)
+		if c.n != c.want {
+			t.Errorf("%d objects of kind %s, want %d", c.n, c.kind, c.want)
 		}
 	}
 }
@@ -214,6 +216,20 @@ func TestDaemonSetInstallsIntoEveryNodesCNIBin(t *testing.T) {
 }
 
 // exporter returns the Deployment's exporter container.
+// exporters are the Deployments that run the exporter.
+func (m *manifests) exporters() []*appsv1.Deployment {
+	var out []*appsv1.Deployment
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if slices.Contains(c.Args, "exporter") {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func exporter(t *testing.T, d *appsv1.Deployment) *corev1.Container {
 	t.Helper()
 	for i, c := range d.Spec.Template.Spec.Containers {
@@ -241,7 +257,7 @@ func flagValues(args []string, name string) []string {
 
 func TestExporterServiceReachesTheExporter(t *testing.T) {
 	m := loadManifests(t)
-	for _, d := range m.deployments {
+	for _, d := range m.exporters() {
 		podLabels := labels.Set(d.Spec.Template.Labels)
 		if !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(podLabels) {
 			t.Errorf("Deployment %s: its selector does not match its own pods", d.Name)
@@ -477,7 +493,7 @@ func checkDocumentationAddresses(t *testing.T, what string, n *config.Network) {
 func TestNetworksLoadWithThePluginsLoader(t *testing.T) {
 	m := loadManifests(t)
 	exporterNets := map[string]*config.Network{}
-	for _, d := range m.deployments {
+	for _, d := range m.exporters() {
 		c := exporter(t, d)
 		p := podSpec{"Deployment " + d.Name, d.Namespace, d.Spec.Template.Labels, &d.Spec.Template.Spec}
 		for _, vm := range c.VolumeMounts {

@@ -93,6 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			benchCommand(),
 			installCommand(),
 			exporterCommand(),
+			reconcileCommand(),
 		},
 		OnUsageError: onUsageError,
 		// The library would otherwise call os.Exit itself for some

@@ -1,6 +1,7 @@
 // Package gobuild holds the one go build invocation of the project, used
 // at run time by "etcd-ipam demo" and "etcd-ipam bench" and by tests
-// (through internal/testbin), so that every binary they run is built alike.
+// (through internal/testbin and internal/kubetest), so that every binary
+// they run is built alike.
 package gobuild
 
 import (
@@ -21,7 +22,14 @@ import (
 // compiles the packages' shared dependencies in parallel, where one
 // command per package would compile them one package at a time.
 func Command(ctx context.Context, out, pkg string, more ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", out, pkg}, more...)...)
+	return CommandWithFlags(ctx, out, nil, append([]string{pkg}, more...)...)
+}
+
+// CommandWithFlags is Command with go build flags (such as -ldflags)
+// placed before the packages.
+func CommandWithFlags(ctx context.Context, out string, flags []string, pkgs ...string) *exec.Cmd {
+	args := append(append([]string{"build", "-o", out}, flags...), pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	return cmd
 }
