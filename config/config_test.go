@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -660,12 +661,25 @@ func TestNodeNameMustBePrintable(t *testing.T) {
 }
 
 // TestNodeOrder: ipam "nodeName" wins over ETCD_IPAM_NODE_NAME, which wins
-// over the host name; the plugin and the CLI both ask Network.Node.
+// over the node name file the installer writes, which wins over the host
+// name; the plugin and the CLI all ask Network.Node.
 func TestNodeOrder(t *testing.T) {
-	env := func(v string) func(string) string {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "node-name")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blank := filepath.Join(dir, "blank")
+	if err := os.WriteFile(blank, []byte("\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := func(name, file string) func(string) string {
 		return func(k string) string {
-			if k == NodeNameEnv {
-				return v
+			switch k {
+			case NodeNameEnv:
+				return name
+			case NodeNameFileEnv:
+				return file
 			}
 			return ""
 		}
@@ -674,18 +688,38 @@ func TestNodeOrder(t *testing.T) {
 	if err != nil {
 		t.Skipf("no host name here: %v", err)
 	}
+	missing := filepath.Join(dir, "missing")
 	for _, tc := range []struct {
-		key, env, want string
+		key, env, file, want string
 	}{
-		{"from-config", "from-env", "from-config"},
-		{"", "from-env", "from-env"},
-		{"", "", host},
+		{"from-config", "from-env", file, "from-config"},
+		{"", "from-env", file, "from-env"},
+		{"", "", file, "from-file"},
+		{"", "", blank, host},
+		{"", "", missing, host},
 	} {
 		n := &Network{NodeName: tc.key}
-		if got, err := n.Node(env(tc.env)); err != nil || got != tc.want {
-			t.Errorf("nodeName %q, env %q: Node() = %q, %v; want %q", tc.key, tc.env, got, err, tc.want)
+		if got, err := n.Node(env(tc.env, tc.file)); err != nil || got != tc.want {
+			t.Errorf("nodeName %q, env %q, file %s: Node() = %q, %v; want %q", tc.key, tc.env, tc.file, got, err, tc.want)
 		}
 	}
+	// A file that is there but cannot be read, or names what no node can
+	// be, is an error naming it, not a silent fall back to the host name.
+	for _, bad := range []string{dir, writeFile(t, dir, "control", "a\x1b[2Jb")} {
+		_, err := (&Network{}).Node(env("", bad))
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("node name file %s: %v, want an error naming it", bad, err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestPodIdentityAndSticky covers what the address policy reads: the pod

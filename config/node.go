@@ -3,12 +3,24 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"strings"
 )
 
 // NodeNameEnv overrides the host name as the node name that allocations
 // record.
 const NodeNameEnv = "ETCD_IPAM_NODE_NAME"
+
+// NodeNameFile is where the installer DaemonSet (etcd-ipam install
+// --node-name) records the Kubernetes node name on each node, so that the
+// plugin, a child of the container runtime and of no pod, records the
+// name the pod reconciler compares with Node objects. NodeNameFileEnv
+// names another file.
+const (
+	NodeNameFile    = "/var/lib/etcd-ipam/node-name"
+	NodeNameFileEnv = "ETCD_IPAM_NODE_NAME_FILE"
+)
 
 // MaxNodeNameLength bounds a node name by a DNS subdomain's 253 bytes, the
 // limit of a Kubernetes node name, which it should be (the reconciler
@@ -28,12 +40,26 @@ func CheckNodeName(what, name string) error {
 
 // Node is the node name this invocation records in its allocations: ipam
 // "nodeName", else $ETCD_IPAM_NODE_NAME (read through getenv), else the
+// node name file (NodeNameFile, or $ETCD_IPAM_NODE_NAME_FILE), else the
 // host name. GC on a node releases only allocations with its name. Each is
 // checked by CheckNodeName.
 func (n *Network) Node(getenv func(string) string) (string, error) {
 	name, what := n.NodeName, nodeNameKey
 	if name == "" {
 		name, what = getenv(NodeNameEnv), NodeNameEnv
+	}
+	if name == "" {
+		path := getenv(NodeNameFileEnv)
+		if path == "" {
+			path = NodeNameFile
+		}
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			name, what = strings.TrimSpace(string(data)), "the node name in "+path
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", invalid(fmt.Sprintf("cannot read this node's name from %s: %v; fix or remove the file, or set ipam \"nodeName\" or %s", path, err, NodeNameEnv))
+		}
 	}
 	if name == "" {
 		host, err := os.Hostname()

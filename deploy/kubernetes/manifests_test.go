@@ -183,11 +183,25 @@ func TestDaemonSetInstallsIntoEveryNodesCNIBin(t *testing.T) {
 			t.Errorf("%s: init containers; the one container installs", p.name)
 		}
 		for _, c := range p.spec.Containers {
-			if len(c.Command) > 0 || !slices.Equal(c.Args, []string{"--wait"}) {
-				t.Errorf("%s: container %s runs %q %q, want the image's entrypoint with --wait (install, then keep running)", p.name, c.Name, c.Command, c.Args)
+			if len(c.Command) > 0 || !slices.Equal(c.Args, []string{"--wait", "--node-name", "$(NODE_NAME)"}) {
+				t.Errorf("%s: container %s runs %q %q, want the image's entrypoint with --wait (install, then keep running) and --node-name $(NODE_NAME)", p.name, c.Name, c.Command, c.Args)
 				continue
 			}
 			installs++
+			// The plugin must record the Kubernetes node name, which
+			// the pod reconciler compares with Nodes: install writes it
+			// to the node's config.NodeNameFile.
+			e := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NODE_NAME" })
+			if e < 0 || c.Env[e].ValueFrom == nil || c.Env[e].ValueFrom.FieldRef == nil || c.Env[e].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+				t.Errorf("%s: container %s: NODE_NAME is not the downward API's spec.nodeName", p.name, c.Name)
+			}
+			nameDir := path.Dir("/host" + config.NodeNameFile)
+			n := slices.IndexFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return path.Clean(vm.MountPath) == nameDir })
+			if n < 0 {
+				t.Errorf("%s: container %s mounts nothing at %s, where install records the node name", p.name, c.Name, nameDir)
+			} else if v := p.volume(c.VolumeMounts[n].Name); v == nil || v.HostPath == nil || path.Clean(v.HostPath.Path) != path.Dir(config.NodeNameFile) || c.VolumeMounts[n].ReadOnly {
+				t.Errorf("%s: container %s: %s is not the node's %s, writable", p.name, c.Name, nameDir, path.Dir(config.NodeNameFile))
+			}
 			i := slices.IndexFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return path.Clean(vm.MountPath) == dest })
 			if i < 0 {
 				t.Errorf("%s: container %s mounts nothing at %s, where install copies the plugin", p.name, c.Name, dest)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-cni/etcd-ipam/config"
 )
 
 // runInstallCmd runs "etcd-ipam install" in-process with args.
@@ -169,5 +171,46 @@ func TestInstallWaitKeepsRunningUntilStopped(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("install --wait did not return when stopped")
+	}
+}
+
+// TestInstallRecordsTheNodeName: with --node-name (the DaemonSet passes
+// the Kubernetes node name), install records it where the plugin reads
+// it, replacing what an earlier install recorded, and the plugin's loader
+// then names allocations after it. A name no node can have is a usage
+// error that installs nothing.
+func TestInstallRecordsTheNodeName(t *testing.T) {
+	srcDir, dest, state := t.TempDir(), t.TempDir(), t.TempDir()
+	source := filepath.Join(srcDir, "etcd")
+	if err := os.WriteFile(source, []byte("plugin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(state, "node-name")
+	for _, node := range []string{"worker-1", "worker-2.example.org"} {
+		code, stdout, stderr := runInstallCmd(t, "--source", source, "--dest", dest, "--node-name", node, "--node-name-file", file)
+		if code != 0 || !strings.Contains(stdout, node) {
+			t.Fatalf("install --node-name %s: exit %d, %s %s", node, code, stdout, stderr)
+		}
+		got, err := (&config.Network{}).Node(func(k string) string {
+			if k == config.NodeNameFileEnv {
+				return file
+			}
+			return ""
+		})
+		if err != nil || got != node {
+			t.Fatalf("after install --node-name %s the plugin's node is %q, %v", node, got, err)
+		}
+	}
+	if entries, _ := os.ReadDir(state); len(entries) != 1 {
+		t.Errorf("the node name's directory holds %d files, want the one file", len(entries))
+	}
+
+	fresh := t.TempDir()
+	code, _, stderr := runInstallCmd(t, "--source", source, "--dest", fresh, "--node-name", "a\nb", "--node-name-file", filepath.Join(fresh, "node-name"))
+	if code != 2 || !strings.Contains(stderr, "--node-name") {
+		t.Errorf("install --node-name with a newline: exit %d, %q; want a usage error", code, stderr)
+	}
+	if entries, _ := os.ReadDir(fresh); len(entries) != 0 {
+		t.Errorf("a refused install left %d files", len(entries))
 	}
 }
