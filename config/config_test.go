@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"go.etcd.io/etcd/server/v3/lease"
 )
 
 // conf builds a network configuration with the given ipam body after
@@ -752,13 +751,5 @@ func TestPodIdentityAndSticky(t *testing.T) {
 	}
 	if n, err := Load([]byte(conf(ranges+`, "sticky": "2500000h"`, "")), ""); err != nil || n.Sticky != MaxLeaseDuration {
 		t.Fatalf("sticky as long as etcd's longest lease: %v, %v", n, err)
-	}
-}
-
-// TestMaxLeaseDurationIsEtcds: the bound is etcd's own, which the plugin
-// does not link.
-func TestMaxLeaseDurationIsEtcds(t *testing.T) {
-	if MaxLeaseDuration != lease.MaxLeaseTTL*time.Second {
-		t.Fatalf("MaxLeaseDuration is %v; etcd's lease.MaxLeaseTTL is %d s", MaxLeaseDuration, lease.MaxLeaseTTL)
 	}
 }
