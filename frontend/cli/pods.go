@@ -6,11 +6,16 @@ import (
 	"github.com/etcd-cni/etcd-ipam/store"
 )
 
-// parsePod reads NAMESPACE/NAME, as --pod takes it.
+// parsePod reads NAMESPACE/NAME, as --pod takes it: names that a
+// Kubernetes pod can have (store.CheckIdentity), the only ones an
+// identity holds.
 func parsePod(flag, text string) (namespace, name string, err error) {
 	parts := strings.Split(text, "/")
 	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
 		return "", "", usageErrorf("%s %q is not NAMESPACE/NAME", flag, text)
+	}
+	if err := store.CheckIdentity(store.Identity{Namespace: parts[0], Name: parts[1], IfName: "eth0"}); err != nil {
+		return "", "", usageErrorf("%s %q: %v", flag, text, err)
 	}
 	return parts[0], parts[1], nil
 }

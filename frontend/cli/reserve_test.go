@@ -54,6 +54,20 @@ func TestReserveLsAndReleasePod(t *testing.T) {
 	runCLI(t, nil, "reserve", "--config", n.confPath, "198.51.100.7").failed(t, 1, "no range")
 	runCLI(t, nil, "reserve", "--config", n.confPath).failed(t, exitUsage, "addresses")
 	runCLI(t, nil, "ls", "--config", n.confPath, "--pod", "shop").failed(t, exitUsage, "NAMESPACE/NAME")
+	// Only what Kubernetes could name is an identity (NOTES 25): what no
+	// pod can be is a usage error, never a key of its own.
+	for _, bad := range []struct{ pod, mentions string }{
+		{"shop/x/..", "interface name"},
+		{"../..", "pod namespace"},
+		{"sh op/x y", "pod namespace"},
+		{"shop/x y", "pod name"},
+		{"Shop/db-0", "pod namespace"},
+		{"shop/db-0/sixteen-bytes-ab", "interface name"},
+	} {
+		runCLI(t, nil, "reserve", "--config", n.confPath, "192.0.2.4", "--for", bad.pod).failed(t, exitUsage, bad.mentions)
+		runCLI(t, nil, "ls", "--config", n.confPath, "--pod", bad.pod).failed(t, exitUsage, "--pod")
+		runCLI(t, nil, "release", "--config", n.confPath, "--yes", "--pod", bad.pod).failed(t, exitUsage, "--pod")
+	}
 
 	r := runCLI(t, nil, "release", "--config", n.confPath, "--yes", "--pod", "shop/db-0").ok(t)
 	if !strings.Contains(r.stdout, "released 1 attachment and 2 held addresses of pod shop/db-0") {
