@@ -21,10 +21,13 @@ type Usage struct {
 	// Held counts the addresses held for a pod or reserved (no ADD but
 	// the one they are held for takes them).
 	Held uint64
+	// Cooling counts the addresses cooling down after their release
+	// (ipam "cooldown"): taken, and not held for anyone.
+	Cooling uint64
 }
 
-// Usage counts the allocated and the held addresses of every range in one
-// round trip.
+// Usage counts the allocated, the held and the cooling addresses of every
+// range in one round trip.
 func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -44,13 +47,14 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j], Excluded: excl[j]})
 		}
 	}
-	counts, held, err := s.net.CountUsage(ctx, segs)
+	counts, held, cooling, err := s.net.CountUsage(ctx, segs)
 	if err != nil {
 		return nil, err
 	}
 	for k, n := range counts {
 		usage[owner[k]].Used += uint64(n)
 		usage[owner[k]].Held += uint64(held[k])
+		usage[owner[k]].Cooling += uint64(cooling[k])
 	}
 	return usage, nil
 }
