@@ -93,6 +93,7 @@ func TestLoadEveryKey(t *testing.T) {
 			"resolvConf": "/etc/resolv.conf",
 			"nodeName": "node-7",
 			"core": "native",
+			"cooldown": "30s",
 			"etcdConfig": {
 				"etcdURL": "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379",
 				"etcdCertFile": "/etc/cni/etcd/client.pem",
@@ -124,6 +125,7 @@ func TestLoadEveryKey(t *testing.T) {
 	expect(t, "resolvConf", n.ResolvConf, "/etc/resolv.conf")
 	expect(t, "nodeName", n.NodeName, "node-7")
 	expect(t, "core", n.Core, "native")
+	expect(t, "cooldown", n.Cooldown, 30*time.Second)
 	expect(t, "valid attachments", fmt.Sprint(n.ValidAttachments), "[{c1 eth0}]")
 	expect(t, "requested", len(n.Requested), 0)
 	e := n.Etcd
