@@ -41,12 +41,12 @@ type problem struct {
 
 // validateReport is the output of validate --json.
 type validateReport struct {
-	Network  string    `json:"network,omitempty"`
-	Valid    bool      `json:"valid"`
+	Network string `json:"network,omitempty"`
+	Valid   bool   `json:"valid"`
 	// Cooldown is ipam "cooldown" as a Go duration, when set: shown
 	// because it changes what a release does, which nothing else in the
 	// report reveals.
-	Cooldown string `json:"cooldown,omitempty"`
+	Cooldown string    `json:"cooldown,omitempty"`
 	Problems []problem `json:"problems"`
 }
 
