@@ -26,6 +26,21 @@ func TestCoolingAddressesInTheCLI(t *testing.T) {
 	if out := runCLI(t, nil, "usage", "--config", n.confPath).ok(t).stdout; !strings.Contains(out, "COOLING") {
 		t.Fatalf("usage shows no COOLING column:\n%s", out)
 	}
+	// 192.0.2.2 to .6: fill the rest; plan then predicts no ADD and says
+	// why.
+	for _, id := range []string{"c3", "c4", "c5"} {
+		add(t, s, id)
+	}
+	var plan planReport
+	runCLI(t, nil, "plan", "--config", n.confPath, "--json").ok(t).decode(t, &plan)
+	if len(plan.Adds) != 0 || plan.Failure == nil || !strings.Contains(plan.Failure.Message, "1 address is cooling down") || plan.Ranges[0].Cooling != 1 {
+		t.Fatalf("plan of a pool whose only address left cools: %+v", plan)
+	}
+	for _, id := range []string{"c3", "c4", "c5"} {
+		if err := s.Del(testCtx(t), id, "eth0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ip := strings.TrimSuffix(addr, "/29")
 	if out := runCLI(t, nil, "ls", "--config", n.confPath).ok(t).stdout; !strings.Contains(out, "cooling until ") || !strings.Contains(out, ip) {
 		t.Fatalf("ls does not show %s cooling:\n%s", ip, out)
@@ -35,7 +50,7 @@ func TestCoolingAddressesInTheCLI(t *testing.T) {
 		t.Fatalf("release of a cooling address does not say it cools:\n%s", out)
 	}
 	runCLI(t, nil, "usage", "--config", n.confPath, "--json").ok(t).decode(t, &report)
-	if r := report.Ranges[0]; r.Used != 1 || r.Cooling != 0 {
-		t.Fatalf("usage after releasing the cooling address: %+v, want 1 used, none cooling", r)
+	if r := report.Ranges[0]; r.Used != 4 || r.Cooling != 3 {
+		t.Fatalf("usage after releasing the cooling address: %+v, want 4 used (c2 and 3 cooling)", r)
 	}
 }

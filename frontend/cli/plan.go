@@ -136,6 +136,15 @@ func describePlan(network string, offline bool, sets []core.RangeSet, plan ipam.
 	if f := plan.Failure; f != nil {
 		report.Failure = &planFailure{RangeSet: f.RangeSet,
 			Message: fmt.Sprintf("range set %d (%s) has no free address", f.RangeSet, sets[f.RangeSet])}
+		var cooling uint64
+		for _, u := range plan.Usage {
+			if u.RangeSet == f.RangeSet {
+				cooling += u.Cooling
+			}
+		}
+		if cooling > 0 {
+			report.Failure.Message += fmt.Sprintf(" (%d %s cooling down after their release: free again when the cooldown has passed)", cooling, pluralize(int(cooling), "address is", "addresses are"))
+		}
 	}
 	for _, u := range describeUsage(sets, plan.Usage) {
 		after := u.Free - min(u.Free, planned[[2]int{u.RangeSet, u.Range}])
