@@ -73,8 +73,9 @@ func (n *Network) ReleaseAddressWith(ctx context.Context, held StoredAllocation,
 				return nil, err
 			}
 			ops = []clientv3.Op{clientv3.OpPut(ipKey, value), clientv3.OpPut(n.keys.heldMark(held.Addr), HoldReserved)}
-		case l != nil && !(owned && reservation != nil) && !full:
-			// Back to nobody: it cools.
+		case l != nil && held.ContainerID != "" && !(owned && reservation != nil) && !full:
+			// An address in use goes back to nobody: it cools. (A
+			// hold, cooling ones included, is freed at once.)
 			if l.cooling.lease == 0 {
 				if err := l.obtain(ctx, &l.cooling); err != nil {
 					return nil, err
