@@ -59,20 +59,6 @@ func (s *Session) Plan(ctx context.Context, n int) (Plan, error) {
 		return Plan{}, err
 	}
 	plan := Simulate(s.core, s.sets, st, n)
-	if s.cooldown > 0 {
-		// Cooling addresses are taken keys, so the plan already skips
-		// them; the counts say why a pool looks fuller than its
-		// containers (one more round trip, of counts only).
-		usage, err := s.Usage(ctx)
-		if err != nil {
-			return Plan{}, err
-		}
-		for i := range plan.Usage {
-			if i < len(usage) {
-				plan.Usage[i].Cooling = usage[i].Cooling
-			}
-		}
-	}
 	now := s.now()
 	for i, p := range st.Positions {
 		if s.racing(p, now) {

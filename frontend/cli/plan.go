@@ -108,6 +108,20 @@ func runPlan(c *cli.Context) error {
 		if plan, err = s.Plan(c.Context, n); err != nil {
 			return fmt.Errorf("planning on network %q: %w", conf.Name, err)
 		}
+		if conf.Cooldown > 0 {
+			// Cooling addresses are taken keys, so the plan skips them
+			// already; their count says why a pool looks fuller than
+			// its containers (one more round trip, of counts only).
+			usage, err := s.Usage(c.Context)
+			if err != nil {
+				return fmt.Errorf("counting the cooling addresses of network %q: %w", conf.Name, err)
+			}
+			for i := range plan.Usage {
+				if i < len(usage) {
+					plan.Usage[i].Cooling = usage[i].Cooling
+				}
+			}
+		}
 	}
 	report := describePlan(conf.Name, c.Bool("offline"), sets, plan)
 	for _, i := range report.Racing {
