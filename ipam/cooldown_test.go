@@ -215,6 +215,9 @@ func TestOnlyCoolingAddressesLeftTryAgainLater(t *testing.T) {
 	if n, _ := s.ContainerAttachments(ctx(t), "asks", "eth0"); len(n) != 0 {
 		t.Fatalf("the failed ADD left %v", n)
 	}
+	if err := s.Status(ctx(t)); cniCode(err) != CodeStatusUnavailable || !strings.Contains(err.Error(), "3 released addresses are cooling down") {
+		t.Fatalf("STATUS of a pool whose only addresses left cool: %v, want code %d saying they cool", err, CodeStatusUnavailable)
+	}
 	usage, err := s.Usage(ctx(t))
 	if err != nil || usage[0].Cooling != 3 || usage[0].Used != 5 || usage[0].Held != 0 {
 		t.Fatalf("usage %+v (%v), want 5 used of which 3 cooling", usage, err)
