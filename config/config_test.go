@@ -93,6 +93,7 @@ func TestLoadEveryKey(t *testing.T) {
 			"resolvConf": "/etc/resolv.conf",
 			"nodeName": "node-7",
 			"core": "native",
+			"cooldown": "30s",
 			"etcdConfig": {
 				"etcdURL": "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379",
 				"etcdCertFile": "/etc/cni/etcd/client.pem",
@@ -124,6 +125,7 @@ func TestLoadEveryKey(t *testing.T) {
 	expect(t, "resolvConf", n.ResolvConf, "/etc/resolv.conf")
 	expect(t, "nodeName", n.NodeName, "node-7")
 	expect(t, "core", n.Core, "native")
+	expect(t, "cooldown", n.Cooldown, 30*time.Second)
 	expect(t, "valid attachments", fmt.Sprint(n.ValidAttachments), "[{c1 eth0}]")
 	expect(t, "requested", len(n.Requested), 0)
 	e := n.Etcd
@@ -551,6 +553,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"ipam": {"subnet": 1}}`), "IgnoreUnknown=1;A=B")
 	f.Add([]byte("{\n \"a\": [\n"), "IP;=")
 	f.Add([]byte(`[]`), "")
+	f.Add([]byte(conf(`, "cooldown": "999ms", "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "")
 	f.Add([]byte(conf(`, "nodeName": "a\u202eb", "sticky": "2500001h", "ranges": [[{"subnet": "192.0.2.0/24"}]]`, "")), "")
 	f.Fuzz(func(t *testing.T, stdin []byte, args string) {
 		n, err := Load(stdin, args)
@@ -575,6 +578,9 @@ func FuzzLoad(f *testing.F) {
 		}
 		if n.Sticky < 0 || n.Sticky > MaxLeaseDuration {
 			t.Fatalf("Load accepted sticky %v", n.Sticky)
+		}
+		if n.Cooldown != 0 && (n.Cooldown < time.Second || n.Cooldown > MaxLeaseDuration) {
+			t.Fatalf("Load accepted cooldown %v", n.Cooldown)
 		}
 	})
 }
@@ -751,5 +757,31 @@ func TestPodIdentityAndSticky(t *testing.T) {
 	}
 	if n, err := Load([]byte(conf(ranges+`, "sticky": "2500000h"`, "")), ""); err != nil || n.Sticky != MaxLeaseDuration {
 		t.Fatalf("sticky as long as etcd's longest lease: %v, %v", n, err)
+	}
+}
+
+// TestCooldown covers ipam "cooldown": a lease duration, bounded as
+// sticky's is, each error naming the key and what to write instead.
+func TestCooldown(t *testing.T) {
+	const ranges = `, "ranges": [[{"subnet": "192.0.2.0/24"}]]`
+	n, err := Load([]byte(conf(ranges+`, "cooldown": "30s", "sticky": "1h"`, "")), "")
+	if err != nil || n.Cooldown != 30*time.Second || n.Sticky != time.Hour {
+		t.Fatalf("cooldown 30s with sticky 1h: %+v, %v", n, err)
+	}
+	if n, err := Load([]byte(conf(ranges, "")), ""); err != nil || n.Cooldown != 0 {
+		t.Fatalf("without cooldown: %+v, %v", n, err)
+	}
+	for _, tc := range []struct{ cooldown, mention string }{
+		{`"a while"`, `ipam "cooldown" is "a while", not a duration`},
+		{`"0s"`, "at least 1s (leave \"cooldown\" out"},
+		{`"900ms"`, "at least 1s"},
+		{`"-1m"`, "at least 1s"},
+		{`"2500001h"`, "at most 2500000h"},
+	} {
+		_, err := Load([]byte(conf(ranges+`, "cooldown": `+tc.cooldown, "")), "")
+		expectError(t, "cooldown "+tc.cooldown, err, Invalid, tc.mention)
+	}
+	if n, err := Load([]byte(conf(ranges+`, "cooldown": "2500000h"`, "")), ""); err != nil || n.Cooldown != MaxLeaseDuration {
+		t.Fatalf("cooldown as long as etcd's longest lease: %v, %v", n, err)
 	}
 }

@@ -89,6 +89,9 @@ func load(stdin []byte, cniArgs string, requests bool) (*Network, error) {
 	if net.Sticky, err = loadSticky(ipam.Sticky); err != nil {
 		return nil, err
 	}
+	if net.Cooldown, err = loadCooldown(ipam.Cooldown); err != nil {
+		return nil, err
+	}
 
 	net.RangeSets = orderRangeSets(n.RuntimeConfig.IPRanges, core.RangeSpec{
 		Subnet: ipam.Subnet, RangeStart: ipam.RangeStart, RangeEnd: ipam.RangeEnd, Gateway: ipam.Gateway,
@@ -132,6 +135,12 @@ func loadRequested(cniArgs string, n *netConf) ([]netip.Addr, *Pod, error) {
 // it after its DEL, under a lease. Empty means not sticky.
 func loadSticky(text string) (time.Duration, error) {
 	return loadLeaseDuration("sticky", text, "addresses freed at DEL")
+}
+
+// loadCooldown reads ipam "cooldown": how long a released address goes to
+// no other pod, held for nobody under a lease. Empty means no cooldown.
+func loadCooldown(text string) (time.Duration, error) {
+	return loadLeaseDuration("cooldown", text, "addresses free again at once when released")
 }
 
 // coreChoices lists the core names for a message, as written in JSON,

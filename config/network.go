@@ -51,6 +51,11 @@ type Network struct {
 	// Sticky is ipam "sticky": how long a pod's addresses stay held for
 	// it after DEL or GC; 0 frees them at once.
 	Sticky time.Duration
+	// Cooldown is ipam "cooldown": how long an address released to
+	// nobody stays taken (cooling) before another pod may have it, so
+	// that stale ARP entries, conntrack state and endpoints drain; 0
+	// frees it at once.
+	Cooldown time.Duration
 
 	// ValidAttachments is GC's list of attachments to keep.
 	ValidAttachments []types.GCAttachment

@@ -42,6 +42,7 @@ type ipamConf struct {
 	LogFile    string             `json:"logFile"`
 	LogLevel   string             `json:"logLevel"`
 	Sticky     string             `json:"sticky"`
+	Cooldown   string             `json:"cooldown"`
 	Etcd       *etcdConf          `json:"etcdConfig"`
 }
 

@@ -133,7 +133,7 @@ func (s *Session) add(ctx context.Context, containerID, ifName string, requested
 					return nil, err
 				}
 				if failure != nil {
-					return nil, failure
+					return nil, s.explainCooling(ctx, failure, perSet)
 				}
 				return nil, &RequestedError{Msg: fmt.Sprintf("failed to allocate all requested IPs: %s %s in no range set of network %q, or another requested address already took %s range set (one address per range set)",
 					joinAddrs(unmatched), plural(len(unmatched), "is", "are"), s.name, plural(len(unmatched), "its", "their"))}

@@ -45,6 +45,7 @@ func AsCNIError(err error) *types.Error {
 	var (
 		cniErr       *types.Error
 		exhaustedErr *ExhaustedError
+		coolingErr   *CoolingError
 		requestedErr *RequestedError
 		unknownErr   *UnknownAttachmentError
 		unavailErr   *UnavailableError
@@ -63,6 +64,10 @@ func AsCNIError(err error) *types.Error {
 		return cniErr
 	case errors.As(err, &confErr):
 		return types.NewError(configCode(confErr.Kind), confErr.Msg, confErr.Hint)
+	case errors.As(err, &coolingErr):
+		// 11, not 100: the range set is not too small, its addresses
+		// are cooling and come back by themselves.
+		return types.NewError(types.ErrTryAgainLater, coolingErr.Error(), coolingErr.Hint())
 	case errors.As(err, &exhaustedErr):
 		return types.NewError(CodeExhausted, exhaustedErr.Error(),
 			"release unused addresses (CNI DEL or GC, or etcd-ipam release) or add a range to the range set")

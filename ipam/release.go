@@ -24,7 +24,7 @@ func (s *Session) Del(ctx context.Context, containerID, ifName string) error {
 	defer cancel()
 	return settle(ctx, func(ctx context.Context) error {
 		seen := s.sighting(byDEL)
-		_, err := s.net.Release(ctx, containerID, ifName, &store.ReleasePolicy{Sighting: &seen, Sticky: s.sticky, Now: seen.At, Node: s.node})
+		_, err := s.net.Release(ctx, containerID, ifName, &store.ReleasePolicy{Sighting: &seen, Sticky: s.sticky, Cooldown: s.cooldown, Now: seen.At, Node: s.node})
 		return err
 	})
 }
@@ -68,18 +68,20 @@ func (s *Session) StaleAttachments(ctx context.Context, node string, keep []type
 
 // ReleaseAttachments frees the given attachments, each only if unchanged
 // since it was read, and returns how many it freed, as GC does: on a
-// sticky network a pod's addresses become holds for it. Nothing is freed
+// sticky network a pod's addresses become holds for it, and with a
+// cooldown the others cool. Nothing is freed
 // twice; an attachment freed by an attempt whose answer was lost counts as
 // released.
 func (s *Session) ReleaseAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
-	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Now: s.now(), Node: s.node})
+	return s.releaseAttachments(ctx, atts, &store.ReleasePolicy{Sticky: s.sticky, Cooldown: s.cooldown, Now: s.now(), Node: s.node})
 }
 
 // FreeAttachments is ReleaseAttachments without sticky holds: an
 // operator's release of a container frees its addresses (those of an
-// operator's reservation still go back to it).
+// operator's reservation still go back to it), and with a cooldown they
+// cool, as every release's do (NOTES 28).
 func (s *Session) FreeAttachments(ctx context.Context, atts []store.StoredAttachment) (int, error) {
-	return s.releaseAttachments(ctx, atts, nil)
+	return s.releaseAttachments(ctx, atts, s.coolingPolicy())
 }
 
 func (s *Session) releaseAttachments(ctx context.Context, atts []store.StoredAttachment, p *store.ReleasePolicy) (int, error) {
@@ -111,9 +113,12 @@ func (s *Session) releaseAttachments(ctx context.Context, atts []store.StoredAtt
 // ReleaseAddress frees one address, provided it is still held exactly as
 // held was read (store.ErrOwnerChanged otherwise), and returns the
 // attachment it belonged to as it was before, or nil (also when an attempt
-// whose reply was lost released it).
+// whose reply was lost released it). With a cooldown the address cools
+// (one taken from a reservation goes back to it); a cooling address is a
+// hold, which ReleaseHold frees at once.
 func (s *Session) ReleaseAddress(ctx context.Context, held store.StoredAllocation) (*store.StoredAttachment, error) {
+	p := s.coolingPolicy()
 	return releasing(ctx, s, func(ctx context.Context) (*store.StoredAttachment, error) {
-		return s.net.ReleaseAddress(ctx, held)
+		return s.net.ReleaseAddressWith(ctx, held, p)
 	})
 }

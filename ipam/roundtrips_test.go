@@ -251,3 +251,49 @@ func TestStickyRoundTrips(t *testing.T) {
 		t.Fatalf("web-0 got %v back, had %v", addrsOf(again), addrsOf(first))
 	}
 }
+
+// TestCooldownRoundTrips: on a network with a cooldown, the node's first
+// DEL that makes an address cool is a read (with the node's lease
+// record), a lease grant and a write; its later ones reuse the lease, a
+// read and a write, as sticky's DELs do; an ADD is still a read and a
+// write.
+func TestCooldownRoundTrips(t *testing.T) {
+	srv := etcdtest.Start(t)
+	conf := testNetwork(srv, "cool-wire", []core.RangeSpec{{Subnet: "198.51.100.0/24"}}, []core.RangeSpec{{Subnet: "2001:db8:71::/64"}})
+	conf.Cooldown, conf.Sticky = time.Minute, time.Hour
+	w := &wire{calls: map[string]int{}}
+	s, err := Open(conf, Options{Core: native.New(), Node: "node-a", DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(w.interceptor)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Warm up: the first request opens the connection, and the node's
+	// liveness record is written once.
+	for _, id := range []string{"warm", "c1", "c2"} {
+		if _, err := s.Add(ctx(t), id, "eth0", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := func(op func()) int {
+		w.measure(op)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		n := 0
+		for _, c := range w.calls {
+			n += c
+		}
+		return n
+	}
+	if n := all(func() { err = s.Del(ctx(t), "c1", "eth0") }); err != nil || n != 3 {
+		t.Errorf("the node's first DEL making addresses cool: %d requests (%v), want 3 (read, lease grant, write)", n, err)
+	}
+	if n := all(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 2 {
+		t.Errorf("a later DEL making addresses cool: %d requests (%v), want 2 (read, write)", n, err)
+	}
+	if n := all(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 1 {
+		t.Errorf("a repeated DEL: %d requests (%v), want 1 (read)", n, err)
+	}
+	if n := all(func() { _, err = s.Add(ctx(t), "c3", "eth0", nil) }); err != nil || n != 2 {
+		t.Errorf("ADD beside cooling addresses: %d requests (%v), want 2", n, err)
+	}
+}

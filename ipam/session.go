@@ -35,6 +35,9 @@ type Session struct {
 	// sticky is ipam "sticky": how long a pod's addresses stay held for
 	// it after DEL or GC; 0 frees them.
 	sticky time.Duration
+	// cooldown is ipam "cooldown": how long an address released to
+	// nobody stays taken before another pod may have it; 0 frees it.
+	cooldown time.Duration
 }
 
 // Options are the parts of a Session that do not come from the network
@@ -76,7 +79,7 @@ func Open(conf *config.Network, opts Options) (*Session, error) {
 	}
 	return &Session{
 		core: opts.Core, cli: cli, net: net, name: conf.Name, node: opts.Node,
-		sets: sets, timeout: conf.Etcd.Timeout, now: now, sticky: conf.Sticky,
+		sets: sets, timeout: conf.Etcd.Timeout, now: now, sticky: conf.Sticky, cooldown: conf.Cooldown,
 	}, nil
 }
 

@@ -16,15 +16,19 @@ type Usage struct {
 	RangeSet, Range int
 	Capacity        uint64
 	Excluded        uint64
-	// Used counts the allocated addresses, held ones included.
+	// Used counts the allocated addresses, held and cooling ones
+	// included.
 	Used uint64
 	// Held counts the addresses held for a pod or reserved (no ADD but
 	// the one they are held for takes them).
 	Held uint64
+	// Cooling counts the addresses cooling down after their release
+	// (ipam "cooldown"): taken, and not held for anyone.
+	Cooling uint64
 }
 
-// Usage counts the allocated and the held addresses of every range in one
-// round trip.
+// Usage counts the allocated, the held and the cooling addresses of every
+// range in one round trip.
 func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -44,13 +48,14 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j], Excluded: excl[j]})
 		}
 	}
-	counts, held, err := s.net.CountUsage(ctx, segs)
+	counts, held, cooling, err := s.net.CountUsage(ctx, segs)
 	if err != nil {
 		return nil, err
 	}
 	for k, n := range counts {
 		usage[owner[k]].Used += uint64(n)
 		usage[owner[k]].Held += uint64(held[k])
+		usage[owner[k]].Cooling += uint64(cooling[k])
 	}
 	return usage, nil
 }
@@ -70,12 +75,21 @@ func (s *Session) Status(ctx context.Context) error {
 	}
 	s.sight(ctx, bySTATUS)
 	hasFree := make([]bool, len(s.sets))
+	cooling := make([]uint64, len(s.sets))
 	for _, u := range usage {
 		if u.Used < u.Capacity {
 			hasFree[u.RangeSet] = true
 		}
+		cooling[u.RangeSet] += u.Cooling
 	}
 	for i := range s.sets {
+		if !hasFree[i] && cooling[i] > 0 {
+			return &UnavailableError{
+				Msg: fmt.Sprintf("network %q cannot serve ADD now: range set %d (%s) has no free address; %d released %s cooling down (ipam \"cooldown\")",
+					s.name, i, s.sets[i], cooling[i], plural(int(cooling[i]), "address is", "addresses are")),
+				Hint: "wait for the cooldown to pass, lower ipam \"cooldown\", or release unused addresses",
+			}
+		}
 		if !hasFree[i] {
 			return &UnavailableError{
 				Msg:  fmt.Sprintf("network %q cannot serve ADD: range set %d (%s) has no free address", s.name, i, s.sets[i]),

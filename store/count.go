@@ -24,22 +24,23 @@ func (n *Network) CountTaken(ctx context.Context, segs []core.Segment) ([]int64,
 }
 
 // CountUsage returns, per segment, how many addresses are allocated (held
-// ones included) and how many of those are held, in one round trip that
-// transfers counts only.
-func (n *Network) CountUsage(ctx context.Context, segs []core.Segment) (taken, held []int64, err error) {
-	ops := make([]clientv3.Op, 0, 2*len(segs))
+// and cooling ones included), how many of those are held and how many are
+// cooling, in one round trip that transfers counts only.
+func (n *Network) CountUsage(ctx context.Context, segs []core.Segment) (taken, held, cooling []int64, err error) {
+	ops := make([]clientv3.Op, 0, 3*len(segs))
 	for _, s := range segs {
-		ops = append(ops, countOp(n.keys.ipSpan(s.From, s.To)), countOp(n.keys.heldSpan(s.From, s.To)))
+		ops = append(ops, countOp(n.keys.ipSpan(s.From, s.To)), countOp(n.keys.heldSpan(s.From, s.To)),
+			countOp(n.keys.coolingSpan(s.From, s.To)))
 	}
 	counts, err := n.countTxn(ctx, ops)
 	if err != nil {
-		return nil, nil, fmt.Errorf("counting allocations of network %q: %w", n.name, err)
+		return nil, nil, nil, fmt.Errorf("counting allocations of network %q: %w", n.name, err)
 	}
-	taken, held = make([]int64, len(segs)), make([]int64, len(segs))
+	taken, held, cooling = make([]int64, len(segs)), make([]int64, len(segs)), make([]int64, len(segs))
 	for i := range segs {
-		taken[i], held[i] = counts[2*i], counts[2*i+1]
+		taken[i], held[i], cooling[i] = counts[3*i], counts[3*i+1], counts[3*i+2]
 	}
-	return taken, held, nil
+	return taken, held, cooling, nil
 }
 
 // countOp counts the keys in [from, end) without transferring them.

@@ -107,7 +107,7 @@ func (n *Network) releaseDamaged(ctx context.Context, containerID, ifName string
 	if err := n.recoverAddresses(ctx, atts); err != nil {
 		return nil, err
 	}
-	op, err := n.releaseOp(planFree(atts[0]), 0)
+	op, err := n.releaseOp(planFree(atts[0]), holdLeases{})
 	if err != nil {
 		return nil, err
 	}

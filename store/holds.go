@@ -34,6 +34,10 @@ const (
 	// HoldReserved is an operator's reservation (etcd-ipam reserve): it
 	// never expires, and a DEL turns the address back into it.
 	HoldReserved = "reserved"
+	// HoldCooling is left by a release on a network with a cooldown
+	// when the address goes back to nobody: held for nobody, so that no
+	// ADD takes it, until its etcd lease ends (see cooling.go).
+	HoldCooling = "cooling"
 )
 
 // Hold is why an address is held.
@@ -44,7 +48,7 @@ type Hold struct {
 	Kind string    `json:"kind"`
 	// Since is when the hold was made.
 	Since time.Time `json:"since"`
-	// Until is when a sticky hold expires (its lease's end).
+	// Until is when a sticky or cooling hold expires (its lease's end).
 	Until time.Time `json:"until,omitzero"`
 	// Note is the operator's text of a reservation.
 	Note string `json:"note,omitempty"`
@@ -128,6 +132,8 @@ func DescribeOwner(a Allocation) string {
 			s += fmt.Sprintf(" (pod %s)", a.Pod)
 		}
 		return s
+	case a.Hold != nil && a.Hold.Kind == HoldCooling:
+		return fmt.Sprintf("cooling down after its release until %s (held for nobody; etcd-ipam release frees it at once)", a.Hold.Until.UTC().Format(time.RFC3339))
 	case a.Hold != nil && a.Hold.For != nil:
 		return fmt.Sprintf("held (%s) for %s", a.Hold.Kind, a.Hold.For)
 	case a.Hold != nil:
@@ -295,7 +301,9 @@ func (n *Network) ReleaseHold(ctx context.Context, held StoredAllocation) error 
 	full := false
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision)}
-		ops := []clientv3.Op{clientv3.OpDelete(ipKey), clientv3.OpDelete(n.keys.heldMark(held.Addr))}
+		// Deletes only, whatever the kind: a cooling address is freed
+		// at once, its mark with it.
+		ops := []clientv3.Op{clientv3.OpDelete(ipKey), clientv3.OpDelete(n.keys.heldMark(held.Addr)), clientv3.OpDelete(n.keys.coolingMark(held.Addr))}
 		if id := held.Hold.For; id != nil && !(full && held.Hold.Kind == HoldSticky) {
 			key := n.keys.holds(*id)
 			resp, err := n.cli.Get(ctx, key)

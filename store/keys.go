@@ -22,6 +22,8 @@ const (
 	podsDir         = "pods/"
 	heldDir         = "held/"
 	leasesDir       = "leases/"
+	coolingDir      = "cooling/"
+	coolLeasesDir   = "cooling-leases/"
 )
 
 // keys builds the key names of one network.
@@ -85,6 +87,17 @@ func (k keys) heldSpan(from, to netip.Addr) (string, string) {
 	return k.heldMark(from), k.heldMark(to) + "\x00"
 }
 
+// coolingMark marks a cooling address, beside its ips/ key and bound to
+// the same lease, so that a range's cooling addresses are one count over
+// [cooling/<from>, cooling/<to>]; its value is when the cooling ends
+// (coolingValue), so that the same request sorted by value also says when
+// the first of them is free again.
+func (k keys) coolingMark(a netip.Addr) string { return k.prefix + coolingDir + AddrKey(a) }
+
+func (k keys) coolingSpan(from, to netip.Addr) (string, string) {
+	return k.coolingMark(from), k.coolingMark(to) + "\x00"
+}
+
 func (k keys) container(containerID, ifName string) string {
 	return k.containerDir(containerID) + url.PathEscape(ifName)
 }
@@ -129,6 +142,12 @@ func parseAttachmentRef(ref string) (containerID, ifName string, err error) {
 
 // lease is the key of the lease record of a node's sticky holds.
 func (k keys) lease(node string) string { return k.prefix + leasesDir + url.PathEscape(node) }
+
+// coolingLease is the key of the lease record of a node's cooling holds:
+// a lease of its own, since cooldown and sticky last differently long.
+func (k keys) coolingLease(node string) string {
+	return k.prefix + coolLeasesDir + url.PathEscape(node)
+}
 
 // seen is the key of a node's liveness record.
 func (k keys) seen(node string) string { return k.prefix + seenDir + url.PathEscape(node) }

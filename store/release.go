@@ -16,7 +16,7 @@ import (
 )
 
 // ReleasePolicy is what a release does beside freeing addresses: the
-// node's liveness record, and sticky holds.
+// node's liveness record, sticky holds and cooling.
 type ReleasePolicy struct {
 	// Sighting, when set, is recorded as the node's liveness in the
 	// same write, when the recorded one is due (see Due).
@@ -25,10 +25,15 @@ type ReleasePolicy struct {
 	// pod into holds for its pod interface that expire after Sticky, with
 	// an etcd lease: etcd frees them even if no plugin runs again.
 	Sticky time.Duration
+	// Cooldown, when positive, turns an address that goes back to
+	// nobody (not to a reservation, not into a sticky hold) into a
+	// cooling hold for nobody that ends after Cooldown, with an etcd
+	// lease (see cooling.go).
+	Cooldown time.Duration
 	// Now stamps the holds.
 	Now time.Time
-	// Node is whose lease the sticky holds are put under (see
-	// LeaseRecord): the releasing node's.
+	// Node is whose leases the sticky and cooling holds are put under
+	// (see LeaseRecord): the releasing node's.
 	Node string
 }
 
@@ -42,10 +47,13 @@ type ReleasePolicy struct {
 // read it makes anyway. A node then has at most about nine leases alive
 // however many pods restart, a DEL that reuses one makes no grant (one
 // round trip less), and a hold lasts at least Sticky and at most an
-// eighth longer. No KeepAlive: every lease just runs out.
+// eighth longer. No KeepAlive: every lease just runs out. Cooling holds
+// work the same way with a lease of their own per node, recorded under
+// cooling-leases/<node> and reused while it has at least Cooldown left.
 
-// LeaseRecord is the value of a leases/<node> key: the lease the node's
-// releases put their sticky holds under, and when it ends.
+// LeaseRecord is the value of a leases/<node> (or cooling-leases/<node>)
+// key: the lease the node's releases put their sticky (or cooling) holds
+// under, and when it ends.
 type LeaseRecord struct {
 	ID    int64     `json:"id"`
 	Until time.Time `json:"until"`
@@ -58,8 +66,6 @@ func leaseSlack(seconds int64) int64 { return max(1, seconds/8) }
 // maxLeaseTTL is the longest TTL etcd grants, in seconds (config bounds
 // sticky by it); the slack is cut to fit within it.
 const maxLeaseTTL = 9_000_000_000
-
-func (n *Network) leaseRecordOp(node string) clientv3.Op { return clientv3.OpGet(n.keys.lease(node)) }
 
 func decodeLeaseRecord(kvs []*mvccpb.KeyValue) *LeaseRecord {
 	if len(kvs) == 0 {
@@ -87,12 +93,18 @@ func decodeLeaseRecord(kvs []*mvccpb.KeyValue) *LeaseRecord {
 type releasePlan struct {
 	att   StoredAttachment
 	holds map[netip.Addr]HeldAddr
-	// sticky: holds that need the lease (and a held set with it).
+	// sticky: holds that need the sticky lease (and a held set with it).
 	sticky bool
+	// cooling: holds that need the cooling lease.
+	cooling bool
 }
 
-// planRelease plans att's release under p; sticky holds last until until.
-func planRelease(att StoredAttachment, p *ReleasePolicy, until time.Time) releasePlan {
+// planRelease plans att's release under p: an address taken from a
+// reservation goes back to it; else a pod identity's addresses on a
+// sticky network become sticky holds, which last until stickyUntil; else,
+// with a cooldown, the addresses cool until coolingUntil; else they are
+// freed.
+func planRelease(att StoredAttachment, p *ReleasePolicy, stickyUntil, coolingUntil time.Time) releasePlan {
 	plan := releasePlan{att: att}
 	reserved := false
 	for _, ip := range att.IPs {
@@ -105,16 +117,33 @@ func planRelease(att StoredAttachment, p *ReleasePolicy, until time.Time) releas
 		}
 	}
 	id := IdentityOf(att.Attachment)
-	if reserved || p == nil || p.Sticky <= 0 || id == nil || att.Damaged {
+	if p == nil || att.Damaged {
 		return plan
 	}
 	now := p.Now.UTC().Truncate(time.Millisecond)
-	hold := Hold{For: id, Kind: HoldSticky, Since: now, Until: until}
-	plan.holds = map[netip.Addr]HeldAddr{}
-	for _, ip := range att.IPs {
-		plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: hold}
+	if !reserved && p.Sticky > 0 && id != nil {
+		hold := Hold{For: id, Kind: HoldSticky, Since: now, Until: stickyUntil}
+		plan.holds = map[netip.Addr]HeldAddr{}
+		for _, ip := range att.IPs {
+			plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: hold}
+		}
+		plan.sticky = true
+		return plan
 	}
-	plan.sticky = true
+	if p.Cooldown <= 0 {
+		return plan
+	}
+	hold := Hold{Kind: HoldCooling, Since: now, Until: coolingUntil}
+	for _, ip := range att.IPs {
+		if ip.Reserved != nil {
+			continue
+		}
+		if plan.holds == nil {
+			plan.holds = map[netip.Addr]HeldAddr{}
+		}
+		plan.holds[ip.Address.Addr()] = HeldAddr{Addr: ip.Address.Addr(), RangeSet: ip.RangeSet, Hold: hold}
+		plan.cooling = true
+	}
 	return plan
 }
 
@@ -132,7 +161,7 @@ func planFree(att StoredAttachment) releasePlan { return releasePlan{att: att} }
 // since is left alone, however late this release runs. With holds, those
 // addresses are rewritten as holds instead, provided every one of them is
 // still the attachment's; otherwise they are freed as without.
-func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.Op, error) {
+func (n *Network) releaseOp(plan releasePlan, leases holdLeases) (clientv3.Op, error) {
 	att := plan.att
 	attKey := n.keys.container(att.ContainerID, att.IfName)
 	unchanged := clientv3.Compare(clientv3.ModRevision(attKey), "=", att.ModRevision)
@@ -171,11 +200,14 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 			return clientv3.Op{}, err
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", att.CreateRevision))
-		if h.Hold.Kind == HoldSticky {
-			ops = append(ops, clientv3.OpPut(key, value, clientv3.WithLease(lease)),
-				clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind, clientv3.WithLease(lease)))
+		switch h.Hold.Kind {
+		case HoldSticky:
+			ops = append(ops, clientv3.OpPut(key, value, clientv3.WithLease(leases.sticky)),
+				clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind, clientv3.WithLease(leases.sticky)))
 			set.Addrs = append(set.Addrs, h)
-		} else {
+		case HoldCooling:
+			ops = append(ops, n.coolingOps(h, value, leases.cooling)...)
+		default:
 			ops = append(ops, clientv3.OpPut(key, value), clientv3.OpPut(n.keys.heldMark(addr), h.Hold.Kind))
 		}
 	}
@@ -190,7 +222,7 @@ func (n *Network) releaseOp(plan releasePlan, lease clientv3.LeaseID) (clientv3.
 		holdsKey := n.keys.holds(*id)
 		ops = append(ops, clientv3.OpTxn(
 			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(holdsKey), "=", 0)},
-			[]clientv3.Op{clientv3.OpPut(holdsKey, string(value), clientv3.WithLease(lease))}, nil))
+			[]clientv3.Op{clientv3.OpPut(holdsKey, string(value), clientv3.WithLease(leases.sticky))}, nil))
 	}
 	return clientv3.OpTxn(cmps, ops, []clientv3.Op{plainOp}), nil
 }
@@ -251,12 +283,18 @@ func ownedBy(createRevision, modRevision, rev int64) bool {
 	return createRevision == rev || modRevision == rev
 }
 
-// leaser plans the releases of one call, with the node's lease for their
-// sticky holds: the recorded one while it has long enough to run, else a
-// new one, granted when a plan first needs it.
-type leaser struct {
-	n     *Network
-	p     *ReleasePolicy
+// holdLeases are the leases a release puts its sticky and its cooling
+// holds under (0 where it makes none).
+type holdLeases struct{ sticky, cooling clientv3.LeaseID }
+
+// leaseSlot is the node's reused lease for one kind of hold: the
+// recorded one while it has long enough to run, else a new one.
+type leaseSlot struct {
+	// d is how long the holds must last (sticky or cooldown); 0 when
+	// the release makes no such holds.
+	d time.Duration
+	// key is the node's lease record.
+	key   string
 	lease clientv3.LeaseID
 	until time.Time
 	// record is the node's lease record; read says it was read (with
@@ -265,9 +303,48 @@ type leaser struct {
 	read   bool
 	// granted: the lease is new, and the call's write records it.
 	granted bool
+}
+
+// lost forgets a recorded lease that etcd no longer has (revoked by hand,
+// or ended early): the next plan grants a new one.
+func (s *leaseSlot) lost() {
+	s.lease, s.record, s.granted = 0, nil, false
+}
+
+// leaser plans the releases of one call, with the node's leases for their
+// sticky and cooling holds, each granted when a plan first needs it.
+type leaser struct {
+	n               *Network
+	p               *ReleasePolicy
+	sticky, cooling leaseSlot
 	// full: etcd refused a lease for lack of space; the call's plans
 	// free, with deletes only.
 	full bool
+}
+
+func newLeaser(n *Network, p *ReleasePolicy) *leaser {
+	l := &leaser{n: n, p: p}
+	if p != nil {
+		l.sticky = leaseSlot{d: p.Sticky, key: n.keys.lease(p.Node)}
+		l.cooling = leaseSlot{d: p.Cooldown, key: n.keys.coolingLease(p.Node)}
+	}
+	return l
+}
+
+// leases are the leases obtained so far.
+func (l *leaser) leases() holdLeases {
+	return holdLeases{sticky: l.sticky.lease, cooling: l.cooling.lease}
+}
+
+// slot is the lease plan's holds need, nil for none.
+func (l *leaser) slot(plan releasePlan) *leaseSlot {
+	switch {
+	case plan.sticky:
+		return &l.sticky
+	case plan.cooling:
+		return &l.cooling
+	}
+	return nil
 }
 
 // plan plans att's release. Under etcd's NOSPACE alarm no lease can be
@@ -277,35 +354,36 @@ func (l *leaser) plan(ctx context.Context, att StoredAttachment) (releasePlan, e
 	if l.full {
 		return planFree(att), nil
 	}
-	plan := planRelease(att, l.p, l.until)
-	if !plan.sticky || l.lease != 0 {
+	plan := planRelease(att, l.p, l.sticky.until, l.cooling.until)
+	slot := l.slot(plan)
+	if slot == nil || slot.lease != 0 {
 		return plan, nil
 	}
-	if err := l.obtain(ctx); err != nil {
+	if err := l.obtain(ctx, slot); err != nil {
 		return releasePlan{}, err
 	}
 	if l.full {
 		return planFree(att), nil
 	}
-	return planRelease(att, l.p, l.until), nil
+	return planRelease(att, l.p, l.sticky.until, l.cooling.until), nil
 }
 
-// obtain sets the lease: the node's recorded one if it has Sticky left,
-// else a new one.
-func (l *leaser) obtain(ctx context.Context) error {
+// obtain sets slot's lease: the node's recorded one if it has slot.d
+// left, else a new one.
+func (l *leaser) obtain(ctx context.Context, slot *leaseSlot) error {
 	now := l.p.Now.UTC().Truncate(time.Millisecond)
-	if !l.read {
-		resp, err := l.n.cli.Get(ctx, l.n.keys.lease(l.p.Node))
+	if !slot.read {
+		resp, err := l.n.cli.Get(ctx, slot.key)
 		if err != nil {
 			return fmt.Errorf("reading the lease record of node %q in network %q: %w", l.p.Node, l.n.name, err)
 		}
-		l.record, l.read = decodeLeaseRecord(resp.Kvs), true
+		slot.record, slot.read = decodeLeaseRecord(resp.Kvs), true
 	}
-	if rec := l.record; rec != nil && rec.Until.Sub(now) >= l.p.Sticky {
-		l.lease, l.until = clientv3.LeaseID(rec.ID), rec.Until
+	if rec := slot.record; rec != nil && rec.Until.Sub(now) >= slot.d {
+		slot.lease, slot.until = clientv3.LeaseID(rec.ID), rec.Until
 		return nil
 	}
-	seconds := leaseTTL(l.p.Sticky)
+	seconds := leaseTTL(slot.d)
 	// The slack only where etcd can grant it: never a lease shorter
 	// than the hold (a TTL etcd cannot grant fails the DEL instead).
 	seconds = max(seconds, min(seconds+leaseSlack(seconds), maxLeaseTTL))
@@ -315,30 +393,68 @@ func (l *leaser) obtain(ctx context.Context) error {
 		l.full = true
 		return nil
 	case err != nil:
-		return fmt.Errorf("granting the lease of sticky holds in network %q: %w", l.n.name, err)
+		return fmt.Errorf("granting the lease of holds in network %q: %w", l.n.name, err)
 	}
 	// Counted from before the grant: etcd's lease ends no earlier.
-	l.lease, l.until, l.granted = resp.ID, now.Add(time.Duration(seconds)*time.Second), true
+	slot.lease, slot.until, slot.granted = resp.ID, now.Add(time.Duration(seconds)*time.Second), true
 	return nil
 }
 
-// recordOps records a newly granted lease as the node's, with the lease
-// itself, in the write that first uses it.
+// recordOps records each newly granted lease as the node's, with the
+// lease itself, in the write that first uses it.
 func (l *leaser) recordOps() ([]clientv3.Op, error) {
-	if !l.granted {
-		return nil, nil
+	var ops []clientv3.Op
+	for _, slot := range []*leaseSlot{&l.sticky, &l.cooling} {
+		if !slot.granted {
+			continue
+		}
+		value, err := json.Marshal(LeaseRecord{ID: int64(slot.lease), Until: slot.until})
+		if err != nil {
+			return nil, fmt.Errorf("encoding the lease record: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(slot.key, string(value), clientv3.WithLease(slot.lease)))
 	}
-	value, err := json.Marshal(LeaseRecord{ID: int64(l.lease), Until: l.until})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the lease record: %w", err)
-	}
-	return []clientv3.Op{clientv3.OpPut(l.n.keys.lease(l.p.Node), string(value), clientv3.WithLease(l.lease))}, nil
+	return ops, nil
 }
 
-// lost forgets a recorded lease that etcd no longer has (revoked by hand,
-// or ended early): the next plan grants a new one.
-func (l *leaser) lost() {
-	l.lease, l.record, l.granted = 0, nil, false
+// recorded notes that a write recorded the granted leases.
+func (l *leaser) recorded() { l.sticky.granted, l.cooling.granted = false, false }
+
+// lostRecorded forgets the recorded (not newly granted) leases in use,
+// after etcd answered that a lease of the write is not found; it reports
+// whether there was one, so that the caller plans again rather than
+// fails.
+func (l *leaser) lostRecorded() bool {
+	lost := false
+	for _, slot := range []*leaseSlot{&l.sticky, &l.cooling} {
+		if slot.lease != 0 && !slot.granted {
+			slot.lost()
+			lost = true
+		}
+	}
+	return lost
+}
+
+// readOps are the reads of the lease records Release makes with the
+// attachment: those of the kinds of hold the policy makes, not read yet.
+func (l *leaser) readOps() ([]clientv3.Op, []*leaseSlot) {
+	var ops []clientv3.Op
+	var slots []*leaseSlot
+	for _, slot := range []*leaseSlot{&l.sticky, &l.cooling} {
+		if slot.d > 0 && !slot.read {
+			ops, slots = append(ops, clientv3.OpGet(slot.key)), append(slots, slot)
+		}
+	}
+	return ops, slots
+}
+
+// coolingOps write a cooling hold of h's address (its ips/ value given)
+// and its cooling/ mark under lease.
+func (n *Network) coolingOps(h HeldAddr, value string, lease clientv3.LeaseID) []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpPut(n.keys.ip(h.Addr), value, clientv3.WithLease(lease)),
+		clientv3.OpPut(n.keys.coolingMark(h.Addr), coolingValue(h.Hold.Until), clientv3.WithLease(lease)),
+	}
 }
 
 // leaseTTL is d in whole seconds, rounded up so that a lease never ends
@@ -354,18 +470,19 @@ func leaseTTL(d time.Duration) int64 {
 
 // Release frees every address of (containerID, ifName) and returns the
 // attachment it removed, or nil when there was none. It reads once and
-// writes once (and grants a lease first when it makes sticky holds),
-// retrying only if the attachment changed in between. p (may be nil) adds
-// the node's liveness record, read with the attachment, and sticky holds.
-// Under etcd's NOSPACE alarm, when only deletes pass, it frees the
-// addresses without either, and without turning reserved addresses back
-// into holds (planFree).
+// writes once (and grants a lease first when it makes sticky or cooling
+// holds and the node has no lease to reuse), retrying only if the
+// attachment changed in between. p (may be nil) adds the node's liveness
+// record and lease records, read with the attachment, sticky holds and
+// cooling. Under etcd's NOSPACE alarm, when only deletes pass, it frees
+// the addresses without any of them, and without turning reserved
+// addresses back into holds (planFree).
 func (n *Network) Release(ctx context.Context, containerID, ifName string, p *ReleasePolicy) (*StoredAttachment, error) {
 	var sighting *Sighting
 	if p != nil {
 		sighting = p.Sighting
 	}
-	l := &leaser{n: n, p: p}
+	l := newLeaser(n, p)
 	for attempt := 0; attempt < changedAttempts; attempt++ {
 		att, recorded, err := n.attachmentForRelease(ctx, containerID, ifName, sighting, l)
 		if errors.Is(err, ErrDamagedAttachment) {
@@ -378,7 +495,7 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 		if err != nil {
 			return nil, err
 		}
-		op, err := n.releaseOp(plan, l.lease)
+		op, err := n.releaseOp(plan, l.leases())
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +507,7 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 			}
 			ops = append(ops, seen)
 		}
-		if plan.sticky {
+		if plan.sticky || plan.cooling {
 			record, err := l.recordOps()
 			if err != nil {
 				return nil, err
@@ -398,14 +515,17 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 			ops = append(ops, record...)
 		}
 		resp, err := n.cli.Txn(ctx).Then(ops...).Commit()
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) && !l.granted {
-			l.lost()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && l.lostRecorded() {
 			continue
+		}
+		if err == nil {
+			l.recorded()
 		}
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			// Under etcd's NOSPACE alarm only deletes pass, and a DEL
-			// must still free addresses: without liveness or holds.
-			if op, err = n.releaseOp(planFree(*att), 0); err != nil {
+			// must still free addresses: without liveness, holds or
+			// cooling.
+			if op, err = n.releaseOp(planFree(*att), holdLeases{}); err != nil {
 				return nil, err
 			}
 			resp, err = n.cli.Txn(ctx).Then(op).Commit()
@@ -421,17 +541,20 @@ func (n *Network) Release(ctx context.Context, containerID, ifName string, p *Re
 }
 
 // attachmentForRelease is AttachmentSeen that also reads, when l makes
-// sticky holds and has not read it yet, the node's lease record, in the
-// same round trip.
+// sticky or cooling holds and has not read them yet, the node's lease
+// records, in the same round trip.
 func (n *Network) attachmentForRelease(ctx context.Context, containerID, ifName string, sighting *Sighting, l *leaser) (*StoredAttachment, *Sighting, error) {
-	if l.p == nil || l.p.Sticky <= 0 || l.read {
+	reads, slots := l.readOps()
+	if len(reads) == 0 {
 		return n.AttachmentSeen(ctx, containerID, ifName, sighting)
 	}
-	att, recorded, extra, err := n.readAttachment(ctx, containerID, ifName, sighting, n.leaseRecordOp(l.p.Node))
+	att, recorded, extra, err := n.readAttachment(ctx, containerID, ifName, sighting, reads...)
 	if err != nil {
 		return nil, nil, err
 	}
-	l.record, l.read = decodeLeaseRecord(extra[0].GetResponseRange().Kvs), true
+	for i, slot := range slots {
+		slot.record, slot.read = decodeLeaseRecord(extra[i].GetResponseRange().Kvs), true
+	}
 	return att, recorded, nil
 }
 
@@ -484,10 +607,10 @@ const ReleaseBatch = 64
 // since it was listed, batching many into one transaction. It returns the
 // number released, and of the others the number that were gone already
 // (released by someone else, or by an earlier attempt of the caller whose
-// reply was lost). p (may be nil) makes sticky holds, with one lease for
-// all of them.
+// reply was lost). p (may be nil) makes sticky holds and cooling, with the
+// node's one lease for each kind.
 func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachment, p *ReleasePolicy) (released, gone int, err error) {
-	l := &leaser{n: n, p: p}
+	l := newLeaser(n, p)
 	for start := 0; start < len(atts); start += ReleaseBatch {
 		plans := make([]releasePlan, 0, ReleaseBatch)
 		for _, att := range atts[start:min(start+ReleaseBatch, len(atts))] {
@@ -501,22 +624,21 @@ func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachmen
 		if err != nil {
 			return released, gone, err
 		}
-		count, goneCount, err := n.releaseBatch(ctx, plans, l.lease, record)
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) && !l.granted {
-			// The recorded lease is gone: plan the batch again with
+		count, goneCount, err := n.releaseBatch(ctx, plans, l.leases(), record)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && l.lostRecorded() {
+			// A recorded lease is gone: plan the batch again with
 			// a new one.
-			l.lost()
 			start -= ReleaseBatch
 			continue
 		}
 		if err == nil {
-			l.granted = false // recorded
+			l.recorded()
 		}
 		if errors.Is(err, rpctypes.ErrNoSpace) {
 			for i := range plans {
 				plans[i] = planFree(plans[i].att)
 			}
-			count, goneCount, err = n.releaseBatch(ctx, plans, 0, nil)
+			count, goneCount, err = n.releaseBatch(ctx, plans, holdLeases{}, nil)
 		}
 		released, gone = released+count, gone+goneCount
 		if err != nil {
@@ -526,10 +648,10 @@ func (n *Network) ReleaseAttachments(ctx context.Context, atts []StoredAttachmen
 	return released, gone, nil
 }
 
-func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, lease clientv3.LeaseID, extra []clientv3.Op) (released, gone int, err error) {
+func (n *Network) releaseBatch(ctx context.Context, plans []releasePlan, leases holdLeases, extra []clientv3.Op) (released, gone int, err error) {
 	ops := make([]clientv3.Op, 0, len(plans)+len(extra))
 	for _, plan := range plans {
-		op, err := n.releaseOp(plan, lease)
+		op, err := n.releaseOp(plan, leases)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -31,7 +32,19 @@ import (
 // the attachment, which etcd then refuses: the error says to release the
 // whole attachment.
 func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*StoredAttachment, error) {
+	return n.ReleaseAddressWith(ctx, held, nil)
+}
+
+// ReleaseAddressWith is ReleaseAddress under p (may be nil), of which
+// only the cooldown counts: an address that goes back to nobody cools,
+// under the node's cooling lease (read, and granted if need be, before
+// the write); under etcd's NOSPACE alarm it is deleted, as without.
+func (n *Network) ReleaseAddressWith(ctx context.Context, held StoredAllocation, p *ReleasePolicy) (*StoredAttachment, error) {
 	ipKey := n.keys.ip(held.Addr)
+	var l *leaser
+	if p != nil && p.Cooldown > 0 {
+		l = newLeaser(n, &ReleasePolicy{Cooldown: p.Cooldown, Now: p.Now, Node: p.Node})
+	}
 	same := []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(ipKey), "=", held.CreateRevision),
 		clientv3.Compare(clientv3.ModRevision(ipKey), "=", held.ModRevision),
@@ -52,12 +65,37 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		// with them, go too.
 		owned := att != nil && ownedBy(held.CreateRevision, held.ModRevision, att.CreateRevision)
 		ops := []clientv3.Op{clientv3.OpDelete(ipKey)}
-		if reservation := reservedIn(att, held.Addr); owned && reservation != nil && !full {
+		reservation := reservedIn(att, held.Addr)
+		switch {
+		case owned && reservation != nil && !full:
 			value, err := heldValue(*reservation)
 			if err != nil {
 				return nil, err
 			}
 			ops = []clientv3.Op{clientv3.OpPut(ipKey, value), clientv3.OpPut(n.keys.heldMark(held.Addr), HoldReserved)}
+		case l != nil && held.ContainerID != "" && !(owned && reservation != nil) && !full:
+			// An address in use goes back to nobody: it cools. (A
+			// hold, cooling ones included, is freed at once.)
+			if l.cooling.lease == 0 {
+				if err := l.obtain(ctx, &l.cooling); err != nil {
+					return nil, err
+				}
+				if l.full {
+					full = true
+					break
+				}
+			}
+			cool := HeldAddr{Addr: held.Addr, RangeSet: held.RangeSet,
+				Hold: Hold{Kind: HoldCooling, Since: p.Now.UTC().Truncate(time.Millisecond), Until: l.cooling.until}}
+			value, err := heldValue(cool)
+			if err != nil {
+				return nil, err
+			}
+			record, err := l.recordOps()
+			if err != nil {
+				return nil, err
+			}
+			ops = append(n.coolingOps(cool, value, l.cooling.lease), record...)
 		}
 		if owned {
 			ops = append(ops, n.deleteIfCreatedOp(n.keys.nodeAddr(att.Node, held.Addr), att.CreateRevision))
@@ -86,6 +124,13 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 			}
 		}
 		resp, err := n.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && l != nil && l.lostRecorded() {
+			attempt--
+			continue
+		}
+		if err == nil && l != nil {
+			l.recorded()
+		}
 		if errors.Is(err, rpctypes.ErrNoSpace) && !full {
 			// Only deletes pass: try again without the puts.
 			full = true
@@ -111,6 +156,11 @@ func (n *Network) ReleaseAddress(ctx context.Context, held StoredAllocation) (*S
 		}
 		if now == nil {
 			return nil, fmt.Errorf("releasing %s in network %q: %w: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged, ErrAlreadyFree)
+		}
+		if h := now.Hold; l != nil && now.ContainerID == "" && h != nil && h.Kind == HoldCooling && h.Since.Equal(p.Now.UTC().Truncate(time.Millisecond)) {
+			// This release's own cooling hold (an earlier attempt's
+			// reply was lost): released to nobody, as if freed.
+			return nil, fmt.Errorf("releasing %s in network %q: %w: %w (cooling since this release)", held.Addr, n.name, ErrOwnerChanged, ErrAlreadyFree)
 		}
 		if now.CreateRevision != held.CreateRevision || now.ModRevision != held.ModRevision {
 			return nil, fmt.Errorf("releasing %s in network %q: %w; nothing was released", held.Addr, n.name, ErrOwnerChanged)

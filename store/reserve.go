@@ -318,7 +318,7 @@ func (n *Network) undoFullReservation(ctx context.Context, att Attachment) error
 		return nil // a concurrent ADD's attachment, not this one's
 	}
 	// Deletes only: etcd may be refusing every put now.
-	op, err := n.releaseOp(planFree(*stored), 0)
+	op, err := n.releaseOp(planFree(*stored), holdLeases{})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,29 @@ func TestValidateBoundsSticky(t *testing.T) {
 	runCLI(t, nil, "validate", "-c", conf("2500000h")).ok(t)
 }
 
+// TestValidateShowsCooldown: validate names a bad "cooldown" and how to
+// fix it, and shows a good one, which changes what every release does.
+func TestValidateShowsCooldown(t *testing.T) {
+	conf := func(cooldown string) string {
+		return writeConfig(t, `{"cniVersion": "1.0.0", "name": "cool", "ipam": {"type": "etcd", "etcdConfig": {"etcdURL": "http://127.0.0.1:2379"},
+			"cooldown": "`+cooldown+`", "ranges": [[{"subnet": "192.0.2.0/24"}]]}}`)
+	}
+	r := runCLI(t, nil, "validate", "-c", conf("500ms"))
+	r.failed(t, 1, "1 problem")
+	if !strings.Contains(r.stdout, `ipam "cooldown" is "500ms"; it must be at least 1s`) {
+		t.Fatalf("validate of cooldown 500ms:\n%s", r.stdout)
+	}
+	r = runCLI(t, nil, "validate", "-c", conf("30s")).ok(t)
+	if !strings.Contains(r.stdout, "cooldown 30s: a released address goes to no other pod for 30s") {
+		t.Fatalf("validate of cooldown 30s:\n%s", r.stdout)
+	}
+	var report validateReport
+	runCLI(t, nil, "validate", "-c", conf("2m"), "--json").ok(t).decode(t, &report)
+	if report.Cooldown != "2m0s" || !report.Valid {
+		t.Fatalf("validate --json of cooldown 2m: %+v", report)
+	}
+}
+
 // TestControlCharactersAreRefused: a node name or a note that a terminal
 // would obey rather than show (a newline, an escape sequence, a bidi
 // override) is a usage error, and one in the configuration a problem.

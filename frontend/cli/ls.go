@@ -23,8 +23,9 @@ func lsCommand() *cli.Command {
 		UsageText: "etcd-ipam ls --config FILE [--node NAME] [--container ID] [--pod NS/NAME] [--json]",
 		Description: "Lists every allocated address of the network in address order (IPv4\n" +
 			"first), with the container ID, interface, pod and node that hold it and when\n" +
-			"it was allocated, and every held address (HOLD: sticky until when, or an\n" +
-			"operator's reservation, with its note), with the pod it is held for.\n" +
+			"it was allocated, and every held address (HOLD: sticky until when, cooling\n" +
+			"until when after a release on a network with a cooldown, or an operator's\n" +
+			"reservation, with its note), with the pod it is held for.\n" +
 			"--node, --container and --pod keep only the matching rows.\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam ls --config /etc/cni/net.d/10-examplenet.conflist --node node-a",
@@ -158,14 +159,17 @@ func attachmentAddrs(att store.StoredAttachment) []string {
 	return out
 }
 
-// holdText says why an address is held, for ls: "sticky until TIME" or
-// "reserved" with the operator's note; "-" when it is not held.
+// holdText says why an address is held, for ls: "sticky until TIME",
+// "cooling until TIME" or "reserved" with the operator's note; "-" when it
+// is not held.
 func holdText(h *store.Hold) string {
 	switch {
 	case h == nil:
 		return "-"
 	case h.Kind == store.HoldSticky:
 		return "sticky until " + h.Until.UTC().Format(time.RFC3339)
+	case h.Kind == store.HoldCooling:
+		return "cooling until " + h.Until.UTC().Format(time.RFC3339)
 	case h.Note != "":
 		return h.Kind + ": " + h.Note
 	}

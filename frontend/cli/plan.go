@@ -108,6 +108,20 @@ func runPlan(c *cli.Context) error {
 		if plan, err = s.Plan(c.Context, n); err != nil {
 			return fmt.Errorf("planning on network %q: %w", conf.Name, err)
 		}
+		if conf.Cooldown > 0 {
+			// Cooling addresses are taken keys, so the plan skips them
+			// already; their count says why a pool looks fuller than
+			// its containers (one more round trip, of counts only).
+			usage, err := s.Usage(c.Context)
+			if err != nil {
+				return fmt.Errorf("counting the cooling addresses of network %q: %w", conf.Name, err)
+			}
+			for i := range plan.Usage {
+				if i < len(usage) {
+					plan.Usage[i].Cooling = usage[i].Cooling
+				}
+			}
+		}
 	}
 	report := describePlan(conf.Name, c.Bool("offline"), sets, plan)
 	for _, i := range report.Racing {
@@ -136,6 +150,15 @@ func describePlan(network string, offline bool, sets []core.RangeSet, plan ipam.
 	if f := plan.Failure; f != nil {
 		report.Failure = &planFailure{RangeSet: f.RangeSet,
 			Message: fmt.Sprintf("range set %d (%s) has no free address", f.RangeSet, sets[f.RangeSet])}
+		var cooling uint64
+		for _, u := range plan.Usage {
+			if u.RangeSet == f.RangeSet {
+				cooling += u.Cooling
+			}
+		}
+		if cooling > 0 {
+			report.Failure.Message += fmt.Sprintf(" (%d %s cooling down after their release: free again when the cooldown has passed)", cooling, pluralize(int(cooling), "address is", "addresses are"))
+		}
 	}
 	for _, u := range describeUsage(sets, plan.Usage) {
 		after := u.Free - min(u.Free, planned[[2]int{u.RangeSet, u.Range}])

@@ -34,6 +34,10 @@ func releaseCommand() *cli.Command {
 			"any other, and leaves its pod's held set. Addresses a container took from a\n" +
 			"reservation go back to it when the container is released; --pod frees a\n" +
 			"pod's attachments and everything held for it, reservations included.\n\n" +
+			"On a network with ipam \"cooldown\", a released address that goes back to\n" +
+			"nobody cools, as after DEL: no other pod gets it until the cooldown has\n" +
+			"passed. Releasing a cooling address (ls shows \"cooling until\") frees it at\n" +
+			"once: the operator's way to end a cooldown early.\n\n" +
 			"Examples:\n\n" +
 			"   etcd-ipam release --config /etc/cni/net.d/10-examplenet.conflist 203.0.113.7\n" +
 			"   etcd-ipam release --config net.conflist --yes --container 3f2a9c --ifname eth0",

@@ -23,7 +23,9 @@ func usageCommand() *cli.Command {
 		Description: "Counts the allocated addresses of every range in etcd (one round trip) and\n" +
 			"draws one bar per range. Size is what the range can hand out: its gateway\n" +
 			"and the addresses its \"exclude\" list names are left out, and Excluded says\n" +
-			"how many the list keeps back (size + excluded is the size without it).\n\n" +
+			"how many the list keeps back (size + excluded is the size without it).\n" +
+			"Held and cooling addresses are used: held for a pod or reserved, or\n" +
+			"cooling down after their release (ipam \"cooldown\").\n\n" +
 			"Example:\n\n" +
 			"   etcd-ipam usage --config /etc/cni/net.d/10-examplenet.conflist",
 		Flags:  append(networkFlags(), jsonFlag()),
@@ -44,6 +46,7 @@ type rangeUsage struct {
 	Free       uint64  `json:"free"`
 	Excluded   uint64  `json:"excluded"` // never handed out, not in Size
 	Held       uint64  `json:"held"`     // of Used: held for a pod or reserved
+	Cooling    uint64  `json:"cooling"`  // of Used: cooling after a release (ipam "cooldown")
 	Percent    float64 `json:"percent"`  // rounded to two decimals
 }
 
@@ -69,7 +72,7 @@ func describeUsage(sets []core.RangeSet, usage []ipam.Usage) []rangeUsage {
 		out = append(out, rangeUsage{
 			RangeSet: u.RangeSet, Range: u.Range,
 			Subnet: r.Subnet.String(), RangeStart: r.RangeStart.String(), RangeEnd: r.RangeEnd.String(), Gateway: r.Gateway.String(),
-			Size: u.Capacity, Used: u.Used, Free: free, Excluded: u.Excluded, Held: u.Held, Percent: percent,
+			Size: u.Capacity, Used: u.Used, Free: free, Excluded: u.Excluded, Held: u.Held, Cooling: u.Cooling, Percent: percent,
 		})
 	}
 	return out
@@ -92,7 +95,7 @@ func runUsage(c *cli.Context) error {
 	if c.Bool(flagJSON) {
 		return writeJSON(c.App.Writer, report)
 	}
-	printUsage(c.App.Writer, report)
+	printUsage(c.App.Writer, report, conf.Cooldown > 0)
 	return nil
 }
 
@@ -112,13 +115,25 @@ func bar(used, size uint64, percent float64) string {
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", barWidth-filled) + "]"
 }
 
-func printUsage(w io.Writer, report usageReport) {
+// printUsage writes the chart; the COOLING column only where it can say
+// something (the network has a cooldown, or addresses cool from one it
+// had), so that a network without a cooldown reads as before.
+func printUsage(w io.Writer, report usageReport, cooldown bool) {
+	for _, r := range report.Ranges {
+		cooldown = cooldown || r.Cooling > 0
+	}
 	fmt.Fprintf(w, "network %s\n", report.Network)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tHELD\tSIZE\tFREE\tEXCLUDED")
+	cooling := func(r rangeUsage) string { return "" }
+	if cooldown {
+		fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tHELD\tCOOLING\tSIZE\tFREE\tEXCLUDED")
+		cooling = func(r rangeUsage) string { return fmt.Sprintf("%d\t", r.Cooling) }
+	} else {
+		fmt.Fprintln(tw, "SET\tRANGE\tUSAGE\tUSED\tHELD\tSIZE\tFREE\tEXCLUDED")
+	}
 	for _, r := range report.Ranges {
-		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
-			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Held, r.Size, r.Free, r.Excluded)
+		fmt.Fprintf(tw, "%d\t%s-%s\t%s %5.1f%%\t%d\t%d\t%s%d\t%d\t%d\n", r.RangeSet, r.RangeStart, r.RangeEnd,
+			bar(r.Used, r.Size, r.Percent), r.Percent, r.Used, r.Held, cooling(r), r.Size, r.Free, r.Excluded)
 	}
 	_ = tw.Flush()
 }

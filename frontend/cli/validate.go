@@ -41,8 +41,12 @@ type problem struct {
 
 // validateReport is the output of validate --json.
 type validateReport struct {
-	Network  string    `json:"network,omitempty"`
-	Valid    bool      `json:"valid"`
+	Network string `json:"network,omitempty"`
+	Valid   bool   `json:"valid"`
+	// Cooldown is ipam "cooldown" as a Go duration, when set: shown
+	// because it changes what a release does, which nothing else in the
+	// report reveals.
+	Cooldown string    `json:"cooldown,omitempty"`
 	Problems []problem `json:"problems"`
 }
 
@@ -72,6 +76,9 @@ func runValidate(c *cli.Context) error {
 	}
 	if !c.Bool(flagJSON) {
 		fmt.Fprintf(c.App.Writer, "network %s: the configuration in %s is valid\n", report.Network, name)
+		if report.Cooldown != "" {
+			fmt.Fprintf(c.App.Writer, "cooldown %s: a released address goes to no other pod for %s (sticky holds and reservations first)\n", report.Cooldown, report.Cooldown)
+		}
 	}
 	return nil
 }
@@ -111,6 +118,9 @@ func validate(c *cli.Context, name string, data []byte) validateReport {
 		specs, specsErr = config.ReadRangeSets(data)
 	} else {
 		report.Network = conf.Name
+		if conf.Cooldown > 0 {
+			report.Cooldown = conf.Cooldown.String()
+		}
 		specs = conf.RangeSets
 		for _, err := range ipam.CheckTLSFiles(conf.Etcd) {
 			fail(err)

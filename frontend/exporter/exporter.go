@@ -217,11 +217,11 @@ func (c *Collector) Close() error {
 	return errors.Join(errs...)
 }
 
-// usageStep counts the capacity, the excluded, the allocated and the held
-// addresses
-// of every range with one round trip of count-only requests.
+// usageStep counts the capacity, the excluded, the allocated, the held
+// and the cooling addresses of every range with one round trip of
+// count-only requests.
 type usageStep struct {
-	capacity, allocated, excluded, held *prometheus.Desc
+	capacity, allocated, excluded, held, cooling *prometheus.Desc
 }
 
 func newUsageStep() *usageStep {
@@ -239,6 +239,9 @@ func newUsageStep() *usageStep {
 		held: prometheus.NewDesc("etcd_ipam_range_held_addresses",
 			"Allocated addresses of the range that no container has: held for a pod (sticky) or reserved by an operator.",
 			labels, nil),
+		cooling: prometheus.NewDesc("etcd_ipam_range_cooling_addresses",
+			"Allocated addresses of the range cooling down after their release (ipam \"cooldown\"): held for nobody until their lease ends.",
+			labels, nil),
 	}
 }
 
@@ -247,6 +250,7 @@ func (u *usageStep) describe(ch chan<- *prometheus.Desc) {
 	ch <- u.allocated
 	ch <- u.excluded
 	ch <- u.held
+	ch <- u.cooling
 }
 
 func (u *usageStep) collect(ctx context.Context, network string, s Session, emit func(prometheus.Metric)) error {
@@ -261,6 +265,7 @@ func (u *usageStep) collect(ctx context.Context, network string, s Session, emit
 		emit(prometheus.MustNewConstMetric(u.allocated, prometheus.GaugeValue, float64(r.Used), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.excluded, prometheus.GaugeValue, float64(r.Excluded), network, set, rng))
 		emit(prometheus.MustNewConstMetric(u.held, prometheus.GaugeValue, float64(r.Held), network, set, rng))
+		emit(prometheus.MustNewConstMetric(u.cooling, prometheus.GaugeValue, float64(r.Cooling), network, set, rng))
 	}
 	return nil
 }

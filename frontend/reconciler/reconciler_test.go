@@ -41,6 +41,8 @@ type cluster struct {
 	conf    string
 	session *ipam.Session
 	logs    *logLines
+	// etcd is the plugin's etcd (the API server has its own).
+	etcd *etcdtest.Server
 }
 
 func newCluster(t *testing.T, extraIPAM string) *cluster {
@@ -64,7 +66,7 @@ func newCluster(t *testing.T, extraIPAM string) *cluster {
 			t.Logf("the reconcilers' log:\n%s", strings.Join(logs.lines, "\n"))
 		}
 	})
-	return &cluster{t: t, api: api, admin: api.AdminClient(t), conf: conf, session: s, logs: logs,
+	return &cluster{t: t, api: api, admin: api.AdminClient(t), conf: conf, session: s, logs: logs, etcd: etcd,
 		plugin: testbin.Path(t, "etcd-cni", "github.com/etcd-cni/etcd-ipam/frontend/cni")}
 }
 
