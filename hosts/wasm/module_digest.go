@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "de5fb83003fa4c2bddeaefbd165d529633b7883e2c37e7d1a082895de32755dd"
-	moduleDigest        = "be04b09b22e0c639962edb4200a09886b191bf8d36556fbef4942bd8d6b0e90a"
+	moduleSourcesDigest = "8b952a330c86321c5ab4332fecf8cd01de3fe2daeaac647c4a94bf824bdfbcc1"
+	moduleDigest        = "943805452db3701221553932d8f8a638af2a3a9008c7a5dc1e92867dbda41d3e"
 	moduleGoVersion     = "go1.26.8"
 )
