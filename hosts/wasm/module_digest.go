@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "8b952a330c86321c5ab4332fecf8cd01de3fe2daeaac647c4a94bf824bdfbcc1"
-	moduleDigest        = "943805452db3701221553932d8f8a638af2a3a9008c7a5dc1e92867dbda41d3e"
+	moduleSourcesDigest = "43dbc2dba2887e72f9006112a4217feb65b15c164fd1129255b43a351791728d"
+	moduleDigest        = "160766fa5977c0090421729a1167716405ff0eb5d14cb1c6b385f3a1c3a67494"
 	moduleGoVersion     = "go1.26.8"
 )
