@@ -38,6 +38,11 @@ func (r *run) ask(act Action) (ans Answer, stop *Action) {
 // attempt reads afresh and starts elsewhere (spread.go).
 func (r *run) allocate() Action {
 	sets := r.req.Sets
+	if len(sets) == 0 {
+		// A configuration always has a range set: a host bug, refused
+		// rather than offering an empty candidate.
+		return badAnswer("request: no range sets")
+	}
 	perSet, unmatched := AssignRequested(sets, r.req.Requested)
 	// What the pod interface holds takes the place of a requested
 	// address, in each range set where none is requested.

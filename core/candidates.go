@@ -45,6 +45,9 @@ func candidatesFrom(sets []RangeSet, observed [][]Observation, picked []Assigned
 // perSetWidth is the number of addresses per range set whose combinations,
 // all range sets together, stay within total.
 func perSetWidth(total, sets int) int {
+	if sets < 1 {
+		return total // no combinations to bound (and no end to the search)
+	}
 	w := 1
 	for {
 		n := 1

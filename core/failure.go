@@ -31,8 +31,8 @@ const (
 	// NoPiece: narrowing range set RangeSet found no piece small enough to
 	// read after Rounds counts.
 	NoPiece
-	// BadAnswer: an answer does not fit the action it answers (a bug in
-	// the host); Reason says how.
+	// BadAnswer: an answer does not fit the action it answers, or the
+	// request has no range set (a bug in the host); Reason says how.
 	BadAnswer
 )
 

@@ -401,4 +401,9 @@ func TestAnswerOutOfTurnIsABadAnswer(t *testing.T) {
 			t.Errorf("%s: %+v, want a bad answer", name, act)
 		}
 	}
+	// A request without range sets ends at once (it used to search
+	// forever for a candidate width).
+	if act := Step(Request{}, nil); act.Fail == nil || act.Fail.Kind != BadAnswer {
+		t.Errorf("no range sets: %+v, want a bad request refused", act)
+	}
 }

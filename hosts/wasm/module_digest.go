@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "43dbc2dba2887e72f9006112a4217feb65b15c164fd1129255b43a351791728d"
-	moduleDigest        = "160766fa5977c0090421729a1167716405ff0eb5d14cb1c6b385f3a1c3a67494"
+	moduleSourcesDigest = "8f86075e215ffecb51830f1aa555a742ece1d038c3cbfb0ed7b492ad4623a3c0"
+	moduleDigest        = "013e3913cf1a98f3c82e6bc61f6058a4ee0cfcd754192b50f2f853a99f4e1dcb"
 	moduleGoVersion     = "go1.26.8"
 )
