@@ -8,6 +8,8 @@
 // plugin (containernetworking/plugins, plugins/ipam/host-local): the same
 // range defaults, the same validation, the same round-robin search order.
 //
-// The etcd store does the reading and writing; core only says which addresses
-// to look at (SearchOrder) and which one to take given what was seen (Choose).
+// The etcd store does the reading and writing; core decides each step of an
+// allocation (Step): which addresses to read or count, which candidates to
+// offer in one write, and when the allocation is done or has failed, given
+// what every earlier step found.
 package core

@@ -159,3 +159,22 @@ func (s RangeSet) Choose(observed []Observation, pick int) Choice {
 	}
 	return Choice{Exhausted: true}
 }
+
+// Read limits: how many taken addresses a store reads of a search's
+// segment j (Read), keys only. The first segment of a search usually holds
+// the answer, the later ones matter only after a wrap-around; a segment
+// with more taken addresses is observed incomplete, and the narrowing
+// counts instead of reading on.
+const (
+	firstSegmentLimit = 32
+	laterSegmentLimit = 8
+)
+
+// ReadLimit is how many taken addresses a store reads of a search's j-th
+// segment.
+func ReadLimit(j int) int {
+	if j == 0 {
+		return firstSegmentLimit
+	}
+	return laterSegmentLimit
+}

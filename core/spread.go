@@ -1,6 +1,9 @@
 package core
 
-import "net/netip"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // When several nodes allocate on one network at the same moment, they all
 // read the same round-robin position and would all try the same next
@@ -89,4 +92,58 @@ func (r Range) lastUnexcluded() netip.Addr {
 		a = x.From.Prev()
 	}
 	return a
+}
+
+// BurstWindow is how recently, in nanoseconds, another node must have
+// moved a range set's round-robin position for an ADD to assume that nodes
+// are allocating on the network at the same moment.
+const BurstWindow int64 = 2e9
+
+// Racing reports whether another node than node moved position p within
+// BurstWindow of now (Unix nanoseconds): nodes are allocating on the
+// network at this moment.
+func Racing(p Position, node string, now int64) bool {
+	if p.Node == "" || p.Node == node {
+		return false
+	}
+	d := now - p.At
+	if (d < 0) != (now < p.At) { // overflowed: far apart
+		return false
+	}
+	return d < BurstWindow && d > -BurstWindow
+}
+
+// starts returns where each range set's search starts. Normally that is
+// the set's round-robin position, exactly as host-local. When another node
+// moved the position within BurstWindow, or after this ADD lost a race for
+// an address, the search starts instead at a spot drawn from the container
+// ID, node and attempt, so that allocators racing on one network spread
+// over the pool instead of all trying the same next address. A single node
+// therefore always follows host-local's order.
+func (r *run) starts(attempt int) []netip.Addr {
+	starts := make([]netip.Addr, len(r.req.Sets))
+	for i, set := range r.req.Sets {
+		var p Position
+		if i < len(r.req.Positions) {
+			p = r.req.Positions[i]
+		}
+		if attempt == 0 && !Racing(p, r.req.Node, r.req.Now) {
+			starts[i] = p.Addr
+			continue
+		}
+		seed := fnv64a(r.req.ContainerID + "\x00" + r.req.Node + "\x00" + strconv.Itoa(attempt) + "\x00" + strconv.Itoa(i))
+		starts[i] = set.Spot(seed)
+	}
+	return starts
+}
+
+// fnv64a is the 64-bit FNV-1a hash of s (hash/fnv's New64a), written out
+// so that the guest links no hash package.
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }

@@ -4,6 +4,8 @@
 //
 // Every method takes and returns plain values, never pointers into shared
 // state or callbacks, because each call may cross a WebAssembly boundary.
+// The calls are coarse, one per thing a frontend needs, so that a new rule
+// in the core changes the core and its tests, not this interface.
 package hosts
 
 import (
@@ -20,32 +22,15 @@ type Core interface {
 	CanonicalizeRangeSets(specs [][]core.RangeSpec) ([]core.RangeSet, error)
 	// ValidateRangeSets reports every problem of a configuration.
 	ValidateRangeSets(specs [][]core.RangeSpec) []*core.ConfigError
-	// SearchOrder returns the segments to observe, in round-robin order
-	// after last (the set's last reserved address, or the zero Addr).
-	SearchOrder(set core.RangeSet, last netip.Addr) []core.Segment
-	// Choose picks a free address from what was observed.
-	Choose(set core.RangeSet, observed []core.Observation, pick int) core.Choice
-	// AssignRequested matches requested addresses to range sets.
-	AssignRequested(sets []core.RangeSet, requested []netip.Addr) (perSet, unmatched []netip.Addr)
-	// CheckRequested checks that a requested address may be reserved.
+	// Step returns an ADD's next action given its request and the answers
+	// to every action before (core.Step): the whole allocator, one call
+	// per round of I/O.
+	Step(req core.Request, answers []core.Answer) core.Action
+	// Capacities returns what usage reports need of every range: its
+	// capacity, its exclusions and the pieces whose taken addresses count.
+	Capacities(sets []core.RangeSet) []core.RangeCapacity
+	// CheckRequested checks that an address may be reserved from the set
+	// (an operator's reservation takes it as an ADD would take it
+	// requested), returning the index of its range.
 	CheckRequested(set core.RangeSet, addr netip.Addr) (rangeIndex int, err error)
-	// RangeCapacities returns how many addresses each range of the set can
-	// hand out, excluded addresses left out (saturating at the largest
-	// uint64).
-	RangeCapacities(set core.RangeSet) []uint64
-	// SegmentCapacity counts the addresses of a segment that could be
-	// handed out (all but the gateway and excluded addresses).
-	SegmentCapacity(set core.RangeSet, seg core.Segment) uint64
-	// Split cuts a segment into at most parts consecutive segments.
-	Split(seg core.Segment, parts int) []core.Segment
-	// Spot returns the set's address at position seed (modulo its size),
-	// never an excluded one.
-	Spot(set core.RangeSet, seed uint64) netip.Addr
-	// RangeExclusions returns how many addresses each range of the set
-	// excludes besides its gateway (saturating at the largest uint64).
-	RangeExclusions(set core.RangeSet) []uint64
-	// WithoutExcluded cuts the excluded addresses out of segments, so
-	// that counts of taken addresses over them compare exactly with
-	// SegmentCapacity; without exclusions it returns them unchanged.
-	WithoutExcluded(set core.RangeSet, segs []core.Segment) []core.Segment
 }

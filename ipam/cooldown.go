@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/etcd-cni/etcd-ipam/core"
@@ -62,38 +61,47 @@ func (e *CoolingError) Hint() string {
 // that is taken because it is cooling a *RequestedError that says so and
 // until when. Any other failure, or a network without a cooldown, is
 // returned as it is; so is the failure when the look costs a read that
-// fails (the failure stays true, only less precise). requested is the ADD's
-// address per range set (invalid where none).
-func (s *Session) explainCooling(ctx context.Context, failure error, requested []netip.Addr) error {
-	if s.cooldown <= 0 || failure == nil {
+// fails (the failure stays true, only less precise). f is the core's
+// failure and failure the error it maps to.
+func (s *Session) explainCooling(ctx context.Context, f *core.Failure, failure error) error {
+	if s.cooldown <= 0 || f == nil {
 		return failure
 	}
-	var exhausted *ExhaustedError
-	if errors.As(failure, &exhausted) {
-		c, err := s.net.CountCooling(ctx, s.core.WithoutExcluded(exhausted.Set, wholeRanges([]core.RangeSet{exhausted.Set})[0]))
+	switch f.Kind {
+	case core.Exhausted:
+		var exhausted *ExhaustedError
+		if !errors.As(failure, &exhausted) {
+			return failure
+		}
+		c, err := s.net.CountCooling(ctx, s.countedPieces(f.RangeSet))
 		if err != nil || c.Count == 0 {
 			return failure
 		}
 		return &CoolingError{Network: s.name, RangeSet: exhausted.RangeSet, Set: exhausted.Set,
 			Cooling: c.Count, FirstFree: c.FirstFree, Cooldown: s.cooldown}
-	}
-	var req *RequestedError
-	if !errors.As(failure, &req) || req.Err != nil {
-		return failure
-	}
-	for i, addr := range requested {
-		if !addr.IsValid() {
-			continue
-		}
-		owner, err := s.net.LookupAddress(ctx, addr)
+	case core.RequestedTaken:
+		owner, err := s.net.LookupAddress(ctx, f.Addr)
 		if err != nil || owner == nil || owner.ContainerID != "" || owner.Hold == nil || owner.Hold.Kind != store.HoldCooling {
-			continue
+			return failure
 		}
 		return &RequestedError{
 			Msg: fmt.Sprintf("requested IP address %s is not available in range set %d (%s) of network %q: it is cooling down after its release until %s (ipam \"cooldown\" is %s)",
-				addr, i, s.sets[i], s.name, owner.Hold.Until.UTC().Format(time.RFC3339), s.cooldown),
-			Hint: "request it again after then, request another address, or free it at once with etcd-ipam release " + addr.String(),
+				f.Addr, f.RangeSet, s.sets[f.RangeSet], s.name, owner.Hold.Until.UTC().Format(time.RFC3339), s.cooldown),
+			Hint: "request it again after then, request another address, or free it at once with etcd-ipam release " + f.Addr.String(),
 		}
 	}
 	return failure
+}
+
+// countedPieces are range set i's ranges without their excluded
+// addresses: the pieces whose keys count (an address allocated before its
+// exclusion stays a key, and must not count).
+func (s *Session) countedPieces(i int) []core.Segment {
+	var out []core.Segment
+	for _, c := range s.core.Capacities(s.sets) {
+		if c.RangeSet == i {
+			out = append(out, c.Count...)
+		}
+	}
+	return out
 }

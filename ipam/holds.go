@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/etcd-cni/etcd-ipam/store"
 )
@@ -12,7 +11,9 @@ import (
 // Holds in an ADD: the addresses held for the pod interface (an operator's
 // reservation, or a sticky network's hold left by its previous instance)
 // are taken like requested addresses, in the ADD's one transaction, which
-// requires each to hold exactly what was read.
+// requires each to hold exactly what was read. Which held address takes
+// which range set's place is the core's decision (core.Request.Held); what
+// stays here explains or repairs a hold the write could not take.
 
 // HeldElsewhereError is an ADD of a pod interface whose address (or, on a
 // sticky network, whose attachment) another container still has: the
@@ -25,30 +26,6 @@ func (e *HeldElsewhereError) Error() string { return e.Msg }
 // errHoldChanged: a hold changed between the read and the write (taken,
 // expired or released); a new attempt reads it again.
 var errHoldChanged = errors.New("a held address changed meanwhile")
-
-// heldFor returns the held addresses an ADD takes, by address: one per
-// range set, in sets where no address is requested, and only addresses
-// that still belong to that range set (the configuration may have changed
-// since they were held).
-func (s *Session) heldFor(set *store.StoredHeldSet, perSet []netip.Addr) map[netip.Addr]store.HeldAddr {
-	if set == nil {
-		return nil
-	}
-	out := map[netip.Addr]store.HeldAddr{}
-	used := make([]bool, len(s.sets))
-	for _, h := range set.Addrs {
-		i := h.RangeSet
-		if i < 0 || i >= len(s.sets) || perSet[i].IsValid() || used[i] {
-			continue
-		}
-		if _, err := s.core.CheckRequested(s.sets[i], h.Addr); err != nil {
-			continue
-		}
-		used[i] = true
-		out[h.Addr] = h
-	}
-	return out
-}
 
 // podAttachedError is the ADD of a pod interface on a sticky network that
 // another container has attached.

@@ -35,18 +35,14 @@ func (s *Session) Usage(ctx context.Context) ([]Usage, error) {
 	var segs []core.Segment
 	var owner []int // the usage each segment counts for
 	var usage []Usage
-	for i, set := range s.sets {
-		caps := s.core.RangeCapacities(set)
-		excl := s.core.RangeExclusions(set)
-		for j, r := range set {
-			// Counted without the excluded addresses, so that Used never
-			// exceeds Capacity (a range without exclusions is one count).
-			for _, seg := range s.core.WithoutExcluded(set, []core.Segment{{Range: j, From: r.RangeStart, To: r.RangeEnd}}) {
-				segs = append(segs, seg)
-				owner = append(owner, len(usage))
-			}
-			usage = append(usage, Usage{RangeSet: i, Range: j, Capacity: caps[j], Excluded: excl[j]})
+	for _, c := range s.core.Capacities(s.sets) {
+		// Counted without the excluded addresses, so that Used never
+		// exceeds Capacity (a range without exclusions is one count).
+		for _, seg := range c.Count {
+			segs = append(segs, seg)
+			owner = append(owner, len(usage))
 		}
+		usage = append(usage, Usage{RangeSet: c.RangeSet, Range: c.Range, Capacity: c.Capacity, Excluded: c.Excluded})
 	}
 	counts, held, cooling, err := s.net.CountUsage(ctx, segs)
 	if err != nil {

@@ -100,15 +100,8 @@ func (n *Network) Snapshot(ctx context.Context, containerID, ifName string, rang
 	return snap, nil
 }
 
-// Read limits for Observe: the first segment of a search usually holds the
-// answer, the later ones matter only after a wrap-around.
-const (
-	firstSegmentLimit = 32
-	laterSegmentLimit = 8
-)
-
 // Observe reads, in one transaction, the taken addresses of each range
-// set's search segments (a bounded number per segment, keys only) and
+// set's search segments (core.ReadLimit per segment, keys only) and
 // whether each requested address is taken.
 func (n *Network) Observe(ctx context.Context, searches [][]core.Segment, requested []netip.Addr) ([][]core.Observation, []bool, error) {
 	ops, slots := n.observeOps(searches)
@@ -136,10 +129,7 @@ func (n *Network) observeOps(searches [][]core.Segment) ([]clientv3.Op, []observ
 	var slots []observeSlot
 	for i, segs := range searches {
 		for j, seg := range segs {
-			limit := laterSegmentLimit
-			if j == 0 {
-				limit = firstSegmentLimit
-			}
+			limit := core.ReadLimit(j) // the core's rule, which plan's simulation follows too
 			from, end := n.keys.ipSpan(seg.From, seg.To)
 			ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithKeysOnly(),
 				clientv3.WithLimit(int64(limit)), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)))

@@ -40,6 +40,8 @@ type Reservation struct {
 	// IPs are the addresses now held by the attachment: one of the
 	// candidates. Nil when nothing was reserved.
 	IPs []AttachedAddr
+	// Won is the index of the candidate IPs are (meaningful with IPs).
+	Won int
 	// Existing is set when the attachment itself exists already (a
 	// concurrent ADD for the same container and interface won).
 	Existing *StoredAttachment
@@ -183,7 +185,7 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	r := resp.Responses[0].GetResponseTxn()
 	for i := range candidates {
 		if r.GetSucceeded() {
-			return Reservation{IPs: withReservations(candidates[i], extras.Held)}, nil
+			return Reservation{IPs: withReservations(candidates[i], extras.Held), Won: i}, nil
 		}
 		if i+1 < len(candidates) {
 			r = r.GetResponses()[0].GetResponseTxn()

@@ -49,7 +49,7 @@ func TestReserveFirstTakesTheFirstFreeCandidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Reservation{IPs: candidate("192.0.2.3")}, got, netipEqual); diff != "" {
+	if diff := cmp.Diff(Reservation{IPs: candidate("192.0.2.3"), Won: 1}, got, netipEqual); diff != "" {
 		t.Fatalf("ReserveFirst (-want +got):\n%s", diff)
 	}
 	// The attachment, its address and the position are one transaction's:

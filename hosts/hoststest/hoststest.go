@@ -8,7 +8,6 @@ package hoststest
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"testing"
 
@@ -30,9 +29,6 @@ type Canonicalized struct {
 	Sets []core.RangeSet
 	Err  error
 }
-
-// Assigned is the result of AssignRequested.
-type Assigned struct{ PerSet, Unmatched []netip.Addr }
 
 // Checked is the result of CheckRequested.
 type Checked struct {

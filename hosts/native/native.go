@@ -27,44 +27,15 @@ func (Host) ValidateRangeSets(specs [][]core.RangeSpec) []*core.ConfigError {
 	return core.ValidateRangeSets(specs)
 }
 
-// SearchOrder implements hosts.Core.
-func (Host) SearchOrder(set core.RangeSet, last netip.Addr) []core.Segment {
-	return set.SearchOrder(last)
+// Step implements hosts.Core.
+func (Host) Step(req core.Request, answers []core.Answer) core.Action {
+	return core.Step(req, answers)
 }
 
-// Choose implements hosts.Core.
-func (Host) Choose(set core.RangeSet, observed []core.Observation, pick int) core.Choice {
-	return set.Choose(observed, pick)
-}
-
-// AssignRequested implements hosts.Core.
-func (Host) AssignRequested(sets []core.RangeSet, requested []netip.Addr) (perSet, unmatched []netip.Addr) {
-	return core.AssignRequested(sets, requested)
-}
+// Capacities implements hosts.Core.
+func (Host) Capacities(sets []core.RangeSet) []core.RangeCapacity { return core.Capacities(sets) }
 
 // CheckRequested implements hosts.Core.
 func (Host) CheckRequested(set core.RangeSet, addr netip.Addr) (int, error) {
 	return set.CheckRequested(addr)
-}
-
-// RangeCapacities implements hosts.Core.
-func (Host) RangeCapacities(set core.RangeSet) []uint64 { return set.Capacities() }
-
-// SegmentCapacity implements hosts.Core.
-func (Host) SegmentCapacity(set core.RangeSet, seg core.Segment) uint64 {
-	return set.SegmentCapacity(seg)
-}
-
-// Split implements hosts.Core.
-func (Host) Split(seg core.Segment, parts int) []core.Segment { return core.Split(seg, parts) }
-
-// Spot implements hosts.Core.
-func (Host) Spot(set core.RangeSet, seed uint64) netip.Addr { return set.Spot(seed) }
-
-// RangeExclusions implements hosts.Core.
-func (Host) RangeExclusions(set core.RangeSet) []uint64 { return set.Exclusions() }
-
-// WithoutExcluded implements hosts.Core.
-func (Host) WithoutExcluded(set core.RangeSet, segs []core.Segment) []core.Segment {
-	return set.WithoutExcluded(segs)
 }

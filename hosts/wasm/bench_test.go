@@ -30,22 +30,25 @@ func BenchmarkCall(b *testing.B) {
 	for i := range taken {
 		taken[i] = netip.AddrFrom4([4]byte{203, 0, 113, byte(41 + i)})
 	}
-	observed := []core.Observation{{Segment: order[0], Taken: taken, Complete: true}}
 	requested := []netip.Addr{netip.MustParseAddr("203.0.113.77")}
+	// An ADD's steps: the first (the guesses), the one after a win (done),
+	// and the one after the guesses were lost (the observed candidates).
+	req := core.Request{Sets: sets, Node: "node-a", ContainerID: "c1", Positions: []core.Position{{Addr: last}, {}}}
+	won := []core.Answer{{Committed: true}}
+	lost := []core.Answer{{Lost: []netip.Addr{taken[0]}, Observed: [][]core.Observation{
+		{{Segment: order[0], Taken: taken, Complete: true}}, {{Segment: sets[1].SearchOrder(netip.Addr{})[0], Complete: true}},
+	}}}
 	ops := []struct {
 		name string
 		call func(hosts.Core)
 	}{
 		{"CanonicalizeRangeSets", func(c hosts.Core) { _, _ = c.CanonicalizeRangeSets(specs) }},
 		{"ValidateRangeSets", func(c hosts.Core) { c.ValidateRangeSets(specs) }},
-		{"SearchOrder", func(c hosts.Core) { c.SearchOrder(set, last) }},
-		{"Choose", func(c hosts.Core) { c.Choose(set, observed, 0) }},
-		{"AssignRequested", func(c hosts.Core) { c.AssignRequested(sets, requested) }},
+		{"Step/first", func(c hosts.Core) { c.Step(req, nil) }},
+		{"Step/won", func(c hosts.Core) { c.Step(req, won) }},
+		{"Step/lost", func(c hosts.Core) { c.Step(req, lost) }},
 		{"CheckRequested", func(c hosts.Core) { _, _ = c.CheckRequested(set, requested[0]) }},
-		{"RangeCapacities", func(c hosts.Core) { c.RangeCapacities(set) }},
-		{"SegmentCapacity", func(c hosts.Core) { c.SegmentCapacity(set, order[0]) }},
-		{"Split", func(c hosts.Core) { c.Split(order[0], 4) }},
-		{"Spot", func(c hosts.Core) { c.Spot(set, 12345) }},
+		{"Capacities", func(c hosts.Core) { c.Capacities(sets) }},
 	}
 	w := newHost(b, "")
 	for _, op := range ops {

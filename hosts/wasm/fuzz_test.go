@@ -12,16 +12,23 @@ import (
 )
 
 // FuzzHostsAgree turns random bytes into range configurations (valid and
-// not), reservations seen in the store and requests, runs every core
-// operation on both hosts and requires identical results, identical errors
-// (type, fields and message, and what errors.As finds) and panics in the
-// same places.
+// not), requests (requested and held addresses, positions of this and other
+// nodes, fresh and stale) and a store's state, and requires both hosts to
+// agree on every call: the configuration calls, CheckRequested and
+// Capacities, and every action of whole allocations (Step), driven to
+// their end by answers drawn from the same bytes: reads of the store, true
+// and synthetic counts (to narrow, and to find pools full), offers won and
+// lost (a lost race, a held address gone vacant). Results must be
+// identical, errors too (type, fields and message, and what errors.As
+// finds), and panics must happen in the same places.
 func FuzzHostsAgree(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 24, 0, 0, 0, 0, 0, 7, 3, 9})
 	f.Add([]byte{1, 2, 64, 1, 5, 200, 3, 9, 9, 2, 1, 1, 0, 4})
 	f.Add([]byte{2, 1, 30, 0xff, 0xff, 0xff, 0x10, 0x20, 0x30, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add([]byte("203.0.113.0/24 198.51.100.0/24 2001:db8::/64"))
+	f.Add([]byte{1, 1, 1, 8, 4, 0, 0, 0, 3, 1, 5, 5, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 3, 3, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2})
+	f.Add([]byte("\x01\x02\x03 lost races, narrowing counts and holds: 0123456789abcdef0123456789abcdef"))
 	w := newHost(f, "")
 	n := native.New()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -36,30 +43,15 @@ func FuzzHostsAgree(f *testing.F) {
 		if err != nil {
 			return
 		}
-		requested := make([]netip.Addr, g.intn(4))
-		for i := range requested {
-			requested[i] = g.addrNear(sets[g.intn(len(sets))])
+		agree(t, "Capacities", func(c hosts.Core) any { return c.Capacities(sets) }, w, n)
+		for _, rc := range core.Capacities(sets) {
+			for _, piece := range rc.Count {
+				if excludedIn(sets[rc.RangeSet], piece.From) || excludedIn(sets[rc.RangeSet], piece.To) || piece.To.Less(piece.From) {
+					t.Fatalf("Capacities counts %v, excluded or empty", piece)
+				}
+			}
 		}
-		agree(t, "AssignRequested", func(c hosts.Core) any {
-			per, un := c.AssignRequested(sets, requested)
-			return hoststest.Assigned{PerSet: per, Unmatched: un}
-		}, w, n)
 		for _, set := range sets {
-			last := netip.Addr{}
-			if g.intn(3) > 0 {
-				last = g.addrNear(set)
-			}
-			order := set.SearchOrder(last)
-			agree(t, "SearchOrder", func(c hosts.Core) any { return c.SearchOrder(set, last) }, w, n)
-			observed := make([]core.Observation, len(order))
-			for i, seg := range order {
-				observed[i] = core.Observation{Segment: seg, Taken: g.taken(seg), Complete: g.intn(4) > 0}
-			}
-			pick := g.intn(6) - 1
-			agree(t, "Choose", func(c hosts.Core) any { return c.Choose(set, observed, pick) }, w, n)
-			if choice := set.Choose(observed, pick); choice.Found && set[choice.Range].IsExcluded(choice.Addr) {
-				t.Fatalf("Choose picked excluded address %s of %v", choice.Addr, set[choice.Range].Exclude)
-			}
 			addr := g.addrNear(set)
 			agree(t, "CheckRequested", func(c hosts.Core) any {
 				i, err := c.CheckRequested(set, addr)
@@ -69,25 +61,54 @@ func FuzzHostsAgree(f *testing.F) {
 				_, err := c.CheckRequested(set, addr)
 				return hoststest.As(err)
 			}, w, n)
-			agree(t, "RangeCapacities", func(c hosts.Core) any { return c.RangeCapacities(set) }, w, n)
-			seg := order[g.intn(len(order))]
-			agree(t, "SegmentCapacity", func(c hosts.Core) any { return c.SegmentCapacity(set, seg) }, w, n)
-			parts := g.intn(10) - 1
-			agree(t, "Split", func(c hosts.Core) any { return c.Split(seg, parts) }, w, n)
-			seed := g.uint64()
-			agree(t, "Spot", func(c hosts.Core) any { return c.Spot(set, seed) }, w, n)
-			if a := set.Spot(seed); excludedIn(set, a) {
-				t.Fatalf("Spot(%d) = excluded address %s", seed, a)
-			}
-			agree(t, "RangeExclusions", func(c hosts.Core) any { return c.RangeExclusions(set) }, w, n)
-			agree(t, "WithoutExcluded", func(c hosts.Core) any { return c.WithoutExcluded(set, order) }, w, n)
-			for _, piece := range set.WithoutExcluded(order) {
-				if excludedIn(set, piece.From) || excludedIn(set, piece.To) || piece.To.Less(piece.From) {
-					t.Fatalf("WithoutExcluded left %v", piece)
-				}
+			if seed := g.uint64(); excludedIn(set, set.Spot(seed)) {
+				t.Fatalf("Spot(%d) = excluded address %s", seed, set.Spot(seed))
 			}
 		}
+		for range 1 + g.intn(3) {
+			allocate(t, g, sets, w, n)
+		}
 	})
+}
+
+// allocate drives one allocation on both hosts to its end (or maxSteps),
+// comparing every action, and checks that every address offered or done
+// is one the set may hand out.
+func allocate(t *testing.T, g *gen, sets []core.RangeSet, w, n hosts.Core) {
+	const maxSteps = 120
+	req := g.request(sets)
+	st := g.store(sets)
+	var answers []core.Answer
+	for step := 0; step < maxSteps; step++ {
+		var act core.Action
+		agree(t, "Step", func(c hosts.Core) any {
+			act = c.Step(req, answers)
+			return act
+		}, w, n)
+		if act.Done != nil || act.Fail != nil || (act == core.Action{}) {
+			if act.Done != nil {
+				checkAssignable(t, sets, "done", act.Done.Addrs)
+			}
+			return
+		}
+		if act.Offer != nil {
+			for _, c := range act.Offer.Candidates {
+				checkAssignable(t, sets, "offered", c)
+			}
+		}
+		answers = append(answers, st.answer(g, act))
+	}
+}
+
+// checkAssignable fails unless every address may be taken from its set:
+// never a gateway, an excluded address or one outside the set.
+func checkAssignable(t *testing.T, sets []core.RangeSet, what string, as []core.Assigned) {
+	t.Helper()
+	for _, a := range as {
+		if _, err := sets[a.RangeSet].CheckRequested(a.Address.Addr()); err != nil {
+			t.Fatalf("%s %s: %v", what, a.Address, err)
+		}
+	}
 }
 
 // excludedIn reports whether a is excluded by any range of set.

@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "de5fb83003fa4c2bddeaefbd165d529633b7883e2c37e7d1a082895de32755dd"
-	moduleDigest        = "be04b09b22e0c639962edb4200a09886b191bf8d36556fbef4942bd8d6b0e90a"
+	moduleSourcesDigest = "8f86075e215ffecb51830f1aa555a742ece1d038c3cbfb0ed7b492ad4623a3c0"
+	moduleDigest        = "013e3913cf1a98f3c82e6bc61f6058a4ee0cfcd754192b50f2f853a99f4e1dcb"
 	moduleGoVersion     = "go1.26.8"
 )

@@ -30,28 +30,21 @@ func (h *Host) ValidateRangeSets(specs [][]core.RangeSpec) (problems []*core.Con
 	return problems
 }
 
-// SearchOrder implements hosts.Core.
-func (h *Host) SearchOrder(set core.RangeSet, last netip.Addr) (order []core.Segment) {
-	h.call(abi.SearchOrder, func(w *abi.Writer) { w.RangeSet(set); w.Addr(last) }, func(r *abi.Reader) {
-		order = r.Segments()
+// Step implements hosts.Core: one call per step, the request and every
+// answer so far in, the next action out.
+func (h *Host) Step(req core.Request, answers []core.Answer) (act core.Action) {
+	h.call(abi.Step, func(w *abi.Writer) { w.Request(req); w.Answers(answers) }, func(r *abi.Reader) {
+		act = r.Action()
 	})
-	return order
+	return act
 }
 
-// Choose implements hosts.Core.
-func (h *Host) Choose(set core.RangeSet, observed []core.Observation, pick int) (c core.Choice) {
-	h.call(abi.Choose, func(w *abi.Writer) { w.RangeSet(set); w.Observations(observed); w.Int(pick) }, func(r *abi.Reader) {
-		c = r.Choice()
+// Capacities implements hosts.Core.
+func (h *Host) Capacities(sets []core.RangeSet) (caps []core.RangeCapacity) {
+	h.call(abi.Capacities, func(w *abi.Writer) { w.RangeSets(sets) }, func(r *abi.Reader) {
+		caps = r.RangeCapacities()
 	})
-	return c
-}
-
-// AssignRequested implements hosts.Core.
-func (h *Host) AssignRequested(sets []core.RangeSet, requested []netip.Addr) (perSet, unmatched []netip.Addr) {
-	h.call(abi.AssignRequested, func(w *abi.Writer) { w.RangeSets(sets); w.Addrs(requested) }, func(r *abi.Reader) {
-		perSet, unmatched = r.Addrs(), r.Addrs()
-	})
-	return perSet, unmatched
+	return caps
 }
 
 // CheckRequested implements hosts.Core; its error is a
@@ -64,52 +57,4 @@ func (h *Host) CheckRequested(set core.RangeSet, addr netip.Addr) (idx int, err 
 		}
 	})
 	return idx, err
-}
-
-// RangeCapacities implements hosts.Core.
-func (h *Host) RangeCapacities(set core.RangeSet) (caps []uint64) {
-	h.call(abi.RangeCapacities, func(w *abi.Writer) { w.RangeSet(set) }, func(r *abi.Reader) {
-		caps = r.Uints()
-	})
-	return caps
-}
-
-// SegmentCapacity implements hosts.Core.
-func (h *Host) SegmentCapacity(set core.RangeSet, seg core.Segment) (n uint64) {
-	h.call(abi.SegmentCapacity, func(w *abi.Writer) { w.RangeSet(set); w.Segment(seg) }, func(r *abi.Reader) {
-		n = r.Uint()
-	})
-	return n
-}
-
-// Split implements hosts.Core.
-func (h *Host) Split(seg core.Segment, parts int) (segs []core.Segment) {
-	h.call(abi.Split, func(w *abi.Writer) { w.Segment(seg); w.Int(parts) }, func(r *abi.Reader) {
-		segs = r.Segments()
-	})
-	return segs
-}
-
-// Spot implements hosts.Core.
-func (h *Host) Spot(set core.RangeSet, seed uint64) (a netip.Addr) {
-	h.call(abi.Spot, func(w *abi.Writer) { w.RangeSet(set); w.Uint(seed) }, func(r *abi.Reader) {
-		a = r.Addr()
-	})
-	return a
-}
-
-// RangeExclusions implements hosts.Core.
-func (h *Host) RangeExclusions(set core.RangeSet) (counts []uint64) {
-	h.call(abi.RangeExclusions, func(w *abi.Writer) { w.RangeSet(set) }, func(r *abi.Reader) {
-		counts = r.Uints()
-	})
-	return counts
-}
-
-// WithoutExcluded implements hosts.Core.
-func (h *Host) WithoutExcluded(set core.RangeSet, segs []core.Segment) (out []core.Segment) {
-	h.call(abi.WithoutExcluded, func(w *abi.Writer) { w.RangeSet(set); w.Segments(segs) }, func(r *abi.Reader) {
-		out = r.Segments()
-	})
-	return out
 }

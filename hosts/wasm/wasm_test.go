@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,17 +92,21 @@ func TestGuestLinksNoFmt(t *testing.T) {
 // call runs in a fresh instance with correct answers.
 func TestTrapDiscardsInstance(t *testing.T) {
 	h := newHost(t, "")
-	nativePanic := panics(func() { native.New().Spot(core.RangeSet{}, 1) })
-	wasmPanic := panics(func() { h.Spot(core.RangeSet{}, 1) })
+	// Another node's fresh position sends the search to a spot of the
+	// set, and an empty set has none.
+	bad := core.Request{Sets: []core.RangeSet{{}}, Positions: []core.Position{{Node: "node-b", At: 1}}, Now: 1}
+	nativePanic := panics(func() { native.New().Step(bad, nil) })
+	wasmPanic := panics(func() { h.Step(bad, nil) })
 	if nativePanic == nil || wasmPanic == nil {
-		t.Fatalf("Spot of an empty set: native panic %v, wasm panic %v; want both to panic", nativePanic, wasmPanic)
+		t.Fatalf("Step spreading over an empty set: native panic %v, wasm panic %v; want both to panic", nativePanic, wasmPanic)
 	}
 	if msg := fmt.Sprint(wasmPanic); !strings.Contains(msg, "integer divide by zero") {
 		t.Errorf("wasm panic %q does not carry the guest's message", msg)
 	}
 	set := hoststest.Set(core.RangeSpec{Subnet: "203.0.113.0/24"})
-	if got, want := h.Spot(set, 300), netip.MustParseAddr("203.0.113.47"); got != want {
-		t.Errorf("after the trap Spot = %s, want %s", got, want)
+	req := core.Request{Sets: []core.RangeSet{set}, Node: "node-a", Positions: []core.Position{{Node: "node-b", At: 1}}, Now: 1}
+	if got, want := h.Step(req, nil), core.Step(req, nil); !hoststest.Same(got, want) {
+		t.Errorf("after the trap Step = %s, want %s", hoststest.Summary(got), hoststest.Summary(want))
 	}
 }
 
@@ -157,9 +160,11 @@ func TestConcurrentCalls(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				seed := uint64(g*1000 + i)
-				if got, want := h.Spot(set, seed), set.Spot(seed); got != want {
-					t.Errorf("Spot(%d) = %s, want %s", seed, got, want)
+				// Racing another node: each container starts elsewhere.
+				req := core.Request{Sets: []core.RangeSet{set}, Node: "node-a", ContainerID: fmt.Sprint(g*1000 + i),
+					Positions: []core.Position{{Node: "node-b", At: 1}}, Now: 1}
+				if got, want := h.Step(req, nil), core.Step(req, nil); !hoststest.Same(got, want) {
+					t.Errorf("Step(%s) = %s, want %s", req.ContainerID, hoststest.Summary(got), hoststest.Summary(want))
 					return
 				}
 			}
@@ -178,7 +183,7 @@ func TestClosedHostPanics(t *testing.T) {
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if p := panics(func() { h.Split(core.Segment{}, 1) }); p == nil {
+	if p := panics(func() { h.Capacities(nil) }); p == nil {
 		t.Error("a call after Close did not panic")
 	}
 }

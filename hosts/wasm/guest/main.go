@@ -79,29 +79,18 @@ func validateRangeSets(n uint32) uint64 {
 	return reply(r, func(w *abi.Writer) { w.ConfigErrors(core.ValidateRangeSets(specs)) })
 }
 
-//go:wasmexport search_order
-func searchOrder(n uint32) uint64 {
+//go:wasmexport step
+func step(n uint32) uint64 {
 	r := args(n)
-	set, last := r.RangeSet(), r.Addr()
-	return reply(r, func(w *abi.Writer) { w.Segments(set.SearchOrder(last)) })
+	req, answers := r.Request(), r.Answers()
+	return reply(r, func(w *abi.Writer) { w.Action(core.Step(req, answers)) })
 }
 
-//go:wasmexport choose
-func choose(n uint32) uint64 {
+//go:wasmexport capacities
+func capacities(n uint32) uint64 {
 	r := args(n)
-	set, observed, pick := r.RangeSet(), r.Observations(), r.Int()
-	return reply(r, func(w *abi.Writer) { w.Choice(set.Choose(observed, pick)) })
-}
-
-//go:wasmexport assign_requested
-func assignRequested(n uint32) uint64 {
-	r := args(n)
-	sets, requested := r.RangeSets(), r.Addrs()
-	return reply(r, func(w *abi.Writer) {
-		perSet, unmatched := core.AssignRequested(sets, requested)
-		w.Addrs(perSet)
-		w.Addrs(unmatched)
-	})
+	sets := r.RangeSets()
+	return reply(r, func(w *abi.Writer) { w.RangeCapacities(core.Capacities(sets)) })
 }
 
 //go:wasmexport check_requested
@@ -118,46 +107,4 @@ func checkRequested(n uint32) uint64 {
 		}
 		w.RequestedError(re)
 	})
-}
-
-//go:wasmexport range_capacities
-func rangeCapacities(n uint32) uint64 {
-	r := args(n)
-	set := r.RangeSet()
-	return reply(r, func(w *abi.Writer) { w.Uints(set.Capacities()) })
-}
-
-//go:wasmexport segment_capacity
-func segmentCapacity(n uint32) uint64 {
-	r := args(n)
-	set, seg := r.RangeSet(), r.Segment()
-	return reply(r, func(w *abi.Writer) { w.Uint(set.SegmentCapacity(seg)) })
-}
-
-//go:wasmexport split
-func split(n uint32) uint64 {
-	r := args(n)
-	seg, parts := r.Segment(), r.Int()
-	return reply(r, func(w *abi.Writer) { w.Segments(core.Split(seg, parts)) })
-}
-
-//go:wasmexport spot
-func spot(n uint32) uint64 {
-	r := args(n)
-	set, seed := r.RangeSet(), r.Uint()
-	return reply(r, func(w *abi.Writer) { w.Addr(set.Spot(seed)) })
-}
-
-//go:wasmexport range_exclusions
-func rangeExclusions(n uint32) uint64 {
-	r := args(n)
-	set := r.RangeSet()
-	return reply(r, func(w *abi.Writer) { w.Uints(set.Exclusions()) })
-}
-
-//go:wasmexport without_excluded
-func withoutExcluded(n uint32) uint64 {
-	r := args(n)
-	set, segs := r.RangeSet(), r.Segments()
-	return reply(r, func(w *abi.Writer) { w.Segments(set.WithoutExcluded(segs)) })
 }

@@ -32,25 +32,16 @@ const (
 	Buffer                = "buffer"
 	CanonicalizeRangeSets = "canonicalize_range_sets"
 	ValidateRangeSets     = "validate_range_sets"
-	SearchOrder           = "search_order"
-	Choose                = "choose"
-	AssignRequested       = "assign_requested"
-	CheckRequested        = "check_requested"
-	RangeCapacities       = "range_capacities"
-	SegmentCapacity       = "segment_capacity"
-	Split                 = "split"
-	Spot                  = "spot"
-	RangeExclusions       = "range_exclusions"
-	WithoutExcluded       = "without_excluded"
+	// Step takes a core.Request and the answers so far and returns the
+	// next core.Action: one call per round of an ADD's I/O.
+	Step           = "step"
+	Capacities     = "capacities"
+	CheckRequested = "check_requested"
 )
 
 // Operations lists every operation export (all but Buffer), so that a host
 // can check a module provides them all before using it.
-var Operations = []string{
-	CanonicalizeRangeSets, ValidateRangeSets, SearchOrder, Choose, AssignRequested,
-	CheckRequested, RangeCapacities, SegmentCapacity, Split, Spot,
-	RangeExclusions, WithoutExcluded,
-}
+var Operations = []string{CanonicalizeRangeSets, ValidateRangeSets, Step, Capacities, CheckRequested}
 
 // Pack joins a result's address and length into an operation's return value.
 func Pack(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }

@@ -41,15 +41,15 @@ func TestRoundTrip(t *testing.T) {
 	for _, i := range ints {
 		w.Int(i)
 	}
-	w.Uints(uints)
-	w.Uints(nil)
-	w.Uints([]uint64{})
+	for _, u := range uints {
+		w.Uint(u)
+	}
 	w.Addrs(nil)
 	w.Addrs([]netip.Addr{})
 	w.RangeSpecs([][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}, {Exclude: []string{"a", ""}}, {Exclude: []string{}}}, nil, {}})
 	w.RangeSets([]core.RangeSet{set, nil})
 	w.Observations([]core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
-	w.Choice(core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
+	w.SegmentLists([][]core.Segment{segs, nil, {}})
 	w.ConfigErrors([]*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
 	reqErrs := []*core.RequestedError{
 		nil,
@@ -84,15 +84,17 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s: got %#v, want %#v", name, got, want)
 		}
 	}
-	check("Uints", r.Uints(), uints)
-	check("nil Uints", r.Uints(), []uint64(nil))
-	check("empty Uints", r.Uints(), []uint64{})
+	for _, want := range uints {
+		if got := r.Uint(); got != want {
+			t.Errorf("Uint %d, want %d", got, want)
+		}
+	}
 	check("nil Addrs", r.Addrs(), []netip.Addr(nil))
 	check("empty Addrs", r.Addrs(), []netip.Addr{})
 	check("RangeSpecs", r.RangeSpecs(), [][]core.RangeSpec{{{Subnet: "x", RangeStart: "é", Gateway: "\x00"}, {Exclude: []string{"a", ""}}, {Exclude: []string{}}}, nil, {}})
 	check("RangeSets", r.RangeSets(), []core.RangeSet{set, nil})
 	check("Observations", r.Observations(), []core.Observation{{Segment: segs[0], Taken: addrs, Complete: true}, {}})
-	check("Choice", r.Choice(), core.Choice{Found: true, Addr: addrs[2], Range: 3, Exhausted: true, Resume: segs})
+	check("SegmentLists", r.SegmentLists(), [][]core.Segment{segs, nil, {}})
 	check("ConfigErrors", r.ConfigErrors(), []*core.ConfigError{{RangeSet: -1, Range: 2, Reason: "r"}, nil})
 	for _, want := range reqErrs {
 		check("RequestedError", r.RequestedError(), want)
@@ -155,10 +157,12 @@ func FuzzReader(f *testing.F) {
 		r.RangeSpecs()
 		r.RangeSets()
 		r.Observations()
-		r.Choice()
 		r.ConfigErrors()
 		r.RequestedError()
-		r.Uints()
+		r.Request()
+		r.Answers()
+		r.Action()
+		r.RangeCapacities()
 		_ = r.Done()
 	})
 }

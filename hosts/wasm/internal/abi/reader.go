@@ -158,19 +158,6 @@ func (r *Reader) Addrs() []netip.Addr {
 	return out
 }
 
-// Uints reads a slice of unsigned integers.
-func (r *Reader) Uints() []uint64 {
-	n, ok := r.sliceLen()
-	if !ok {
-		return nil
-	}
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = r.Uint()
-	}
-	return out
-}
-
 // RangeSpecs reads unparsed range sets.
 func (r *Reader) RangeSpecs() [][]core.RangeSpec {
 	n, ok := r.sliceLen()
@@ -273,11 +260,6 @@ func (r *Reader) Observations() []core.Observation {
 		out[i] = core.Observation{Segment: r.Segment(), Taken: r.Addrs(), Complete: r.Bool()}
 	}
 	return out
-}
-
-// Choice reads the result of Choose.
-func (r *Reader) Choice() core.Choice {
-	return core.Choice{Found: r.Bool(), Addr: r.Addr(), Range: r.Int(), Exhausted: r.Bool(), Resume: r.Segments()}
 }
 
 // ConfigError reads a possibly nil configuration error.

@@ -77,14 +77,6 @@ func (w *Writer) Addrs(as []netip.Addr) {
 	}
 }
 
-// Uints writes a slice of unsigned integers.
-func (w *Writer) Uints(vs []uint64) {
-	w.sliceLen(len(vs), vs == nil)
-	for _, v := range vs {
-		w.Uint(v)
-	}
-}
-
 // RangeSpecs writes the unparsed range sets of a configuration.
 func (w *Writer) RangeSpecs(specs [][]core.RangeSpec) {
 	w.sliceLen(len(specs), specs == nil)
@@ -160,15 +152,6 @@ func (w *Writer) Observations(obs []core.Observation) {
 		w.Addrs(o.Taken)
 		w.Bool(o.Complete)
 	}
-}
-
-// Choice writes the result of Choose.
-func (w *Writer) Choice(c core.Choice) {
-	w.Bool(c.Found)
-	w.Addr(c.Addr)
-	w.Int(c.Range)
-	w.Bool(c.Exhausted)
-	w.Segments(c.Resume)
 }
 
 // ConfigError writes a possibly nil configuration error.
