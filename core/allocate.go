@@ -33,9 +33,13 @@ func (r *run) ask(act Action) (ans Answer, stop *Action) {
 // next addresses after each set's position, guessed free; when all of
 // those are taken, the same write read the searches, and the next offer is
 // the free addresses they show. A lone allocator therefore always gets
-// host-local's address, the first free one in search order. A chain chosen
-// from a read and still lost means other allocators are at work: the next
-// attempt reads afresh and starts elsewhere (spread.go).
+// host-local's address, the first free one in search order. Guesses lost
+// while the same write read a position another node just moved are a race
+// (a fresh network shows no position to the first read): the next attempt
+// guesses again from a spot of its own. A chain chosen from a read and
+// still lost means other allocators are at work: the next attempt waits a
+// jittered while (backoff.go), reads afresh and starts elsewhere
+// (spread.go).
 func (r *run) allocate() Action {
 	sets := r.req.Sets
 	if len(sets) == 0 {
@@ -56,10 +60,11 @@ func (r *run) allocate() Action {
 	}
 	// observed is nil until a read has shown the searches' taken
 	// addresses, and taken whether the requested ones were; races counts
-	// the attempts lost to other allocators.
+	// the attempts lost to other allocators, backoffs those of them that
+	// waited.
 	var observed [][]Observation
 	var taken []bool
-	races := 0
+	races, backoffs := 0, 0
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		searches := searchesFrom(sets, r.starts(races), perSet)
 		var candidates [][]Assigned
@@ -134,12 +139,28 @@ func (r *run) allocate() Action {
 			}
 			observed = ans.Observed
 			guessable = false
+			if races == 0 && r.movedMeanwhile(ans.Positions) {
+				// Another node moved a position since the request's
+				// read: nodes are allocating at this moment, and every
+				// loser of these guesses would pick the same next free
+				// address from what was read. Guess again from a spot
+				// of this ADD's own instead, in one write, no read.
+				observed, guessable = nil, true
+				races++
+			}
 			continue
 		}
 		// Chosen from a read and still taken: other allocators are at
-		// work. Start elsewhere, from a fresh read.
+		// work. Back off for a jittered while, then start elsewhere,
+		// from a fresh read.
 		observed, taken = nil, nil
 		races++
+		backoffs++
+		if attempt+1 < MaxAttempts {
+			if _, stop := r.ask(Action{Wait: &Wait{Nanos: r.backoff(backoffs)}}); stop != nil {
+				return *stop
+			}
+		}
 	}
 	return fail(Failure{Kind: Contention, RangeSet: -1, Rounds: MaxAttempts})
 }

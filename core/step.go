@@ -68,6 +68,7 @@ type Action struct {
 	Count   *Count
 	Offer   *Offer
 	Advance *Advance
+	Wait    *Wait
 	Done    *Done
 	Fail    *Failure
 }
@@ -107,6 +108,16 @@ type Advance struct {
 	Positions []Assigned
 }
 
+// Wait asks the host to pause Nanos nanoseconds before the next attempt,
+// answered by an empty Answer: allocators that keep losing races to each
+// other back off, each for its own jittered time (backoff.go), instead of
+// resending their writes into a store that is already busy. A host that
+// cannot wait that long within its deadline gives up with Contention
+// instead of waiting past it.
+type Wait struct {
+	Nanos int64
+}
+
 // Done ends the allocation: Addrs were reserved, one per range set.
 type Done struct {
 	Addrs []Assigned
@@ -130,6 +141,11 @@ type Answer struct {
 	// Retake: a held reservation was found vacant (released under etcd's
 	// NOSPACE alarm); the next Offer takes it as a free key.
 	Retake bool
+	// Positions: a lost Offer's, each range set's round-robin position as
+	// the same write read it (nil when it did not), so that the core sees
+	// other nodes allocating at this moment on a fresh network too,
+	// where the request's positions show nothing.
+	Positions []Position
 }
 
 // Step returns the next action of the allocation req after answers, one

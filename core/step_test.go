@@ -12,10 +12,13 @@ import (
 // answers to make races, full pools and changed holds.
 
 // memStore is a network's taken addresses; lose, when set, turns an
-// offer's answer into a loss whatever is free (another allocator won).
+// offer's answer into a loss whatever is free (another allocator won);
+// positions, when set, are what a lost offer reads of the round-robin
+// positions (another node's, moved meanwhile).
 type memStore struct {
-	taken map[netip.Addr]bool
-	lose  func(o *Offer) bool
+	taken     map[netip.Addr]bool
+	lose      func(o *Offer) bool
+	positions []Position
 }
 
 func newMemStore(taken ...string) *memStore {
@@ -93,7 +96,7 @@ func (m *memStore) answer(act Action) Answer {
 				lost = append(lost, a.Address.Addr())
 			}
 		}
-		return Answer{Lost: lost, Observed: m.observe(o.Searches)}
+		return Answer{Lost: lost, Observed: m.observe(o.Searches), Positions: m.positions}
 	}
 	return Answer{}
 }
@@ -141,6 +144,8 @@ func kinds(acts []Action) []string {
 			out = append(out, "offer")
 		case a.Advance != nil:
 			out = append(out, "advance")
+		case a.Wait != nil:
+			out = append(out, "wait")
 		case a.Done != nil:
 			out = append(out, "done")
 		case a.Fail != nil:
@@ -192,18 +197,18 @@ func TestLostCandidateLeadsToTheNext(t *testing.T) {
 	if first := acts[1].Offer.Candidates[0][0].Address.String(); first != "203.0.113.21/24" {
 		t.Errorf("second offer starts with %s", first)
 	}
-	// A chain chosen from a read and lost to a race: read again, starting
-	// at a spread-out spot.
+	// A chain chosen from a read and lost to a race: back off, then read
+	// again, starting at a spread-out spot.
 	lost := 0
 	m = newMemStore()
 	m.takeRange("203.0.113.1", "203.0.113.20")
 	m.lose = func(*Offer) bool { lost++; return lost <= 2 }
 	acts = m.drive(t, req)
-	if got := kinds(acts); !slices.Equal(got, []string{"offer", "offer", "read", "offer", "done"}) {
-		t.Fatalf("actions %v, want guesses, observed offer, a fresh read and an offer", got)
+	if got := kinds(acts); !slices.Equal(got, []string{"offer", "offer", "wait", "read", "offer", "done"}) {
+		t.Fatalf("actions %v, want guesses, observed offer, a wait, a fresh read and an offer", got)
 	}
 	spot := sets[0].Spot(fnv64a("c\x00node-a\x001\x000"))
-	if from := acts[2].Read.Searches[0][0].From; from != spot.Next() && from != sets[0][0].RangeStart {
+	if from := acts[3].Read.Searches[0][0].From; from != spot.Next() && from != sets[0][0].RangeStart {
 		t.Errorf("the read after a lost race starts at %s, want after the spot %s", from, spot)
 	}
 }

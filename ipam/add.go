@@ -38,7 +38,7 @@ func (s *Session) AddPod(ctx context.Context, containerID, ifName string, reques
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var ips []store.AttachedAddr
-	err := settle(ctx, func(ctx context.Context) (err error) {
+	err := settleSpread(ctx, containerID+"\x00"+s.node, func(ctx context.Context) (err error) {
 		ips, err = s.add(ctx, containerID, ifName, requested, pod)
 		return err
 	})

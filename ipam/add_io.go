@@ -60,6 +60,8 @@ func (io *addIO) perform(ctx context.Context, act core.Action) (ans core.Answer,
 		return core.Answer{}, false, io.s.net.AdvanceLastReserved(ctx, advanced)
 	case act.Offer != nil:
 		return io.offer(ctx, act.Offer)
+	case act.Wait != nil:
+		return core.Answer{}, false, io.wait(ctx, time.Duration(act.Wait.Nanos))
 	case act.Done != nil:
 		return core.Answer{}, true, nil
 	case act.Fail != nil:
@@ -105,7 +107,29 @@ func (io *addIO) offer(ctx context.Context, o *core.Offer) (core.Answer, bool, e
 			io.vacant[lost], retake = true, true
 		}
 	}
-	return core.Answer{Lost: outcome.Lost, Observed: outcome.Observed, Retake: retake}, false, nil
+	var positions []core.Position
+	if outcome.Positions != nil {
+		positions = positionsOf(outcome.Positions)
+	}
+	return core.Answer{Lost: outcome.Lost, Observed: outcome.Observed, Retake: retake, Positions: positions}, false, nil
+}
+
+// wait sleeps d, the core's backoff after a lost race, unless that would
+// pass ctx's deadline: then the ADD gives up at once with errContention
+// (a CNI "try again later"), rather than sleep into a deadline where its
+// next write could not finish anyway.
+func (io *addIO) wait(ctx context.Context, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return fmt.Errorf("allocating in network %q: backing off %v after lost races would pass the deadline: %w", io.s.name, d, errContention)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("allocating in network %q: backing off after lost races: %w", io.s.name, ctx.Err())
+	case <-timer.C:
+		return nil
+	}
 }
 
 // heldAddrs returns the held set's entries of the addresses the core

@@ -62,6 +62,8 @@ func (p *planSnapshot) add(host hosts.Core, k int) ([]store.AttachedAddr, *PlanF
 			}
 		case act.Offer != nil:
 			ans = p.offer(act.Offer)
+		case act.Wait != nil:
+			// A plan has no clock and no rival: a wait is answered at once.
 		case act.Done != nil:
 			return attachedAddrs([][]core.Assigned{act.Done.Addrs})[0], nil
 		case act.Fail != nil:

@@ -3,6 +3,8 @@ package ipam
 import (
 	"context"
 	"errors"
+	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/etcd-cni/etcd-ipam/store"
@@ -36,6 +38,16 @@ const (
 // report an address or attachment found free already as released after
 // such an attempt (releasing, releaseAttachments), as it is.
 func settle(ctx context.Context, op func(context.Context) error) error {
+	return settleSpread(ctx, "", op)
+}
+
+// settleSpread is settle with each wait jittered into its upper half by a
+// hash of seed and the attempt: invocations that failed together (a
+// leader election, an overloaded member timing out everyone's request)
+// then retry apart instead of all at once into the same queue. An ADD
+// seeds it with its container ID and node, so jitter needs no clock and no
+// global random source.
+func settleSpread(ctx context.Context, seed string, op func(context.Context) error) error {
 	wait := settleFirstWait
 	for attempt := 1; ; attempt++ {
 		attemptCtx, cancel := context.WithTimeout(ctx, attemptTime(ctx))
@@ -44,10 +56,11 @@ func settle(ctx context.Context, op func(context.Context) error) error {
 		if err == nil || attempt == settleAttempts || !isTransient(err) || errors.Is(err, errContention) || ctx.Err() != nil {
 			return err
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		d := jittered(wait, seed, attempt)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 			return err
 		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -56,6 +69,15 @@ func settle(ctx context.Context, op func(context.Context) error) error {
 		}
 		wait *= 2
 	}
+}
+
+// jittered returns a duration within [d/2, d] drawn from a hash of seed
+// and attempt: the same for the same inputs, apart for different seeds.
+func jittered(d time.Duration, seed string, attempt int) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(seed + "\x00" + strconv.Itoa(attempt)))
+	half := d / 2
+	return half + time.Duration(h.Sum64()%uint64(d-half+1))
 }
 
 // attemptTime is how long one attempt of settle may take: half of what is

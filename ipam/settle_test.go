@@ -88,3 +88,24 @@ func TestAttemptTime(t *testing.T) {
 		t.Errorf("attemptTime without a deadline = %v, want %v", got, minAttemptTime)
 	}
 }
+
+// TestSettleWaitsAreJittered: a retry's wait lies in the upper half of its
+// bound, is the same for the same ADD and attempt, and differs between
+// ADDs, so that invocations failing together do not retry together.
+func TestSettleWaitsAreJittered(t *testing.T) {
+	distinct := map[time.Duration]bool{}
+	for i := range 20 {
+		seed := "c" + string(rune('a'+i)) + "\x00node-a"
+		d := jittered(settleFirstWait, seed, 1)
+		if d < settleFirstWait/2 || d > settleFirstWait {
+			t.Errorf("wait %v, want within [%v, %v]", d, settleFirstWait/2, settleFirstWait)
+		}
+		if d != jittered(settleFirstWait, seed, 1) {
+			t.Errorf("seed %q: two waits for the same attempt differ", seed)
+		}
+		distinct[d] = true
+	}
+	if len(distinct) < 15 {
+		t.Errorf("20 ADDs drew %d distinct waits, want them apart", len(distinct))
+	}
+}

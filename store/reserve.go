@@ -57,6 +57,12 @@ type Reservation struct {
 	// free, so that the next attempt needs no read of its own; nil when
 	// those reads would not fit into the transaction.
 	Observed [][]core.Observation
+	// Positions are the range sets' round-robin positions, read in the
+	// same transaction when no candidate was free (one per address of the
+	// first candidate, by range set), so that the caller sees other nodes
+	// allocating at this moment even on a network that had no position
+	// when it read; nil when they did not fit.
+	Positions []Position
 }
 
 // ReserveExtras is what an ADD writes or requires beside its addresses.
@@ -111,13 +117,24 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 	// address its key, index key and position, the liveness record, the
 	// pod's and held set's keys and the next level.
 	perLevel := 5 + 3*len(candidates[0])
-	if room := maxTxnOps - 2 - (len(candidates)-1)*perLevel - len(candidates[0]); len(observeOps) > room {
+	// The positions' reads come first: a few keys, and what tells a lost
+	// race from a busy pool.
+	room := maxTxnOps - 2 - (len(candidates)-1)*perLevel - len(candidates[0])
+	positionOps := make([]clientv3.Op, 0, len(candidates[0]))
+	if room >= len(candidates[0]) {
+		for _, ip := range candidates[0] {
+			positionOps = append(positionOps, clientv3.OpGet(n.keys.lastReserved(ip.RangeSet)))
+		}
+		room -= len(positionOps)
+	}
+	if len(observeOps) > room {
 		observeOps, slots, searches = nil, nil, nil
 	}
-	last := make([]clientv3.Op, 0, len(candidates[0])+len(observeOps))
+	last := make([]clientv3.Op, 0, len(candidates[0])+len(positionOps)+len(observeOps))
 	for _, ip := range candidates[0] {
 		last = append(last, clientv3.OpGet(n.keys.ip(ip.Address.Addr()), clientv3.WithKeysOnly()))
 	}
+	last = append(last, positionOps...)
 	last = append(last, observeOps...)
 	// Built from the last candidate up: each one's Else is the next.
 	elseOps := last
@@ -204,8 +221,18 @@ func (n *Network) ReserveFirst(ctx context.Context, att Attachment, candidates [
 			out.Lost = append(out.Lost, ip.Address.Addr())
 		}
 	}
+	read := len(candidates[0])
+	if len(positionOps) > 0 {
+		out.Positions = make([]Position, len(candidates[0]))
+		for i, ip := range candidates[0] {
+			if kvs := responses[read+i].Kvs; len(kvs) > 0 && ip.RangeSet >= 0 && ip.RangeSet < len(out.Positions) {
+				out.Positions[ip.RangeSet] = decodePosition(kvs[0].Value)
+			}
+		}
+		read += len(positionOps)
+	}
 	if searches != nil {
-		out.Observed = n.observed(searches, slots, responses[len(candidates[0]):])
+		out.Observed = n.observed(searches, slots, responses[read:])
 	}
 	return out, nil
 }

@@ -86,7 +86,7 @@ func TestReserveFirstAnswersWithAnExistingAttachment(t *testing.T) {
 	}
 }
 
-func TestReserveFirstWithEveryCandidateTakenReadsTheSearch(t *testing.T) {
+func TestReserveFirstWithEveryCandidateTakenReadsTheSearchAndPositions(t *testing.T) {
 	n, _ := openTestNetwork(t, "all-taken")
 	ctx := repairCtx(t)
 	reserve(t, n, "a", "192.0.2.2/24")
@@ -105,6 +105,12 @@ func TestReserveFirstWithEveryCandidateTakenReadsTheSearch(t *testing.T) {
 			Complete: true,
 		}}},
 	}
+	// The same write read the position, as the last reservation left it:
+	// how the core tells another node's move from a busy pool.
+	if len(got.Positions) != 1 || got.Positions[0].Addr != netip.MustParseAddr("192.0.2.3") || got.Positions[0].Node != "node-a" || got.Positions[0].At.IsZero() {
+		t.Errorf("positions read %+v, want 192.0.2.3 moved by node-a", got.Positions)
+	}
+	got.Positions = nil
 	if diff := cmp.Diff(want, got, netipEqual); diff != "" {
 		t.Fatalf("ReserveFirst with every candidate taken (-want +got):\n%s", diff)
 	}

@@ -25,6 +25,8 @@ func Summary(act core.Action) string {
 		return fmt.Sprintf("offer %s held %v", strings.Join(cands, " | "), act.Offer.Held)
 	case act.Advance != nil:
 		return "advance " + addrsOf(act.Advance.Positions)
+	case act.Wait != nil:
+		return fmt.Sprintf("wait %d ns", act.Wait.Nanos)
 	case act.Done != nil:
 		return "done " + addrsOf(act.Done.Addrs)
 	case act.Fail != nil:
@@ -55,7 +57,9 @@ func stepVector(name string, req core.Request, answers []core.Answer, want strin
 // stepVectors follow ADDs through the allocator's conversation: a lone
 // allocator's guesses, a win, guesses lost and the observed alternatives,
 // a full pool known from one count, a requested address taken, a held
-// address in its set's place, and another node's fresh position.
+// address in its set's place, another node's fresh position, another
+// node's position moved meanwhile on a fresh network (read by the lost
+// write), and the jittered wait after a race lost from a read.
 func stepVectors() []Vector {
 	v4 := Set(core.RangeSpec{Subnet: "203.0.113.0/24"})
 	small := Set(core.RangeSpec{Subnet: "203.0.113.0/24", RangeStart: "203.0.113.10", RangeEnd: "203.0.113.11"})
@@ -76,6 +80,8 @@ func stepVectors() []Vector {
 	held := core.Request{Sets: []core.RangeSet{v4, v6}, Held: []core.Held{{Addr: addr("2001:db8::99"), RangeSet: 1}}, Node: "node-a", ContainerID: "c4"}
 	racing := lone
 	racing.Positions = []core.Position{{Addr: addr("203.0.113.40"), Node: "node-b", At: lone.Now - 1e9}}
+	freshRace := guessesLost
+	freshRace.Positions = []core.Position{{Addr: addr("203.0.113.9"), Node: "node-b", At: lone.Now - 1e6}}
 	return []Vector{
 		stepVector("lone-guesses", lone, nil,
 			"offer 203.0.113.2/24 | 203.0.113.3/24 | 203.0.113.4/24 | 203.0.113.5/24 | 203.0.113.6/24 | 203.0.113.7/24 | 203.0.113.8/24 | 203.0.113.9/24 held []"),
@@ -94,6 +100,9 @@ func stepVectors() []Vector {
 			"fail kind 3 set 0 addr 203.0.113.77 addrs [] rounds 0 "),
 		stepVector("held-takes-its-place", held, []core.Answer{{Observed: [][]core.Observation{{{Segment: whole, Complete: true}}, nil}}},
 			"offer 203.0.113.2/24 2001:db8::99/64 | 203.0.113.3/24 2001:db8::99/64 held [{2001:db8::99 1}]"),
+		stepVector("fresh-race-spreads", lone, []core.Answer{freshRace},
+			"offer 203.0.113.54/24 | 203.0.113.55/24 | 203.0.113.56/24 | 203.0.113.57/24 | 203.0.113.58/24 | 203.0.113.59/24 | 203.0.113.60/24 | 203.0.113.61/24 held []"),
+		stepVector("race-lost-from-read-waits", lone, []core.Answer{guessesLost, {Lost: []netip.Addr{addr("203.0.113.10")}}}, "wait 5589293 ns"),
 		stepVector("racing-spreads", racing, nil,
 			"offer 203.0.113.151/24 | 203.0.113.152/24 | 203.0.113.153/24 | 203.0.113.154/24 | 203.0.113.155/24 | 203.0.113.156/24 | 203.0.113.157/24 | 203.0.113.158/24 held []"),
 	}

@@ -99,6 +99,17 @@ func (st *fakeStore) answer(g *gen, act core.Action) core.Answer {
 		if g.intn(3) > 0 {
 			ans.Observed = st.observe(g, o.Searches)
 		}
+		if g.intn(2) == 0 { // the positions the write read: another node's, fresh or not
+			ans.Positions = make([]core.Position, g.intn(len(o.Searches)+2))
+			for i := range ans.Positions {
+				p := &ans.Positions[i]
+				p.Node = []string{"", "node-a", "node-b"}[g.intn(3)]
+				p.At = int64(g.uint64()>>2) - int64(g.intn(3))*1e9
+				if i < len(o.Searches) && len(o.Searches[i]) > 0 {
+					p.Addr = o.Searches[i][0].From
+				}
+			}
+		}
 		return ans
 	}
 	return core.Answer{}

@@ -18,7 +18,8 @@ import (
 // Capacities, and every action of whole allocations (Step), driven to
 // their end by answers drawn from the same bytes: reads of the store, true
 // and synthetic counts (to narrow, and to find pools full), offers won and
-// lost (a lost race, a held address gone vacant). Results must be
+// lost (a lost race, a held address gone vacant, positions another node
+// moved meanwhile) and waits after lost races. Results must be
 // identical, errors too (type, fields and message, and what errors.As
 // finds), and panics must happen in the same places.
 func FuzzHostsAgree(f *testing.F) {

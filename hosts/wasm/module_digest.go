@@ -5,7 +5,7 @@ package wasm
 // What core.wasm was built from and what it is; TestModuleIsFresh compares
 // both with the tree.
 const (
-	moduleSourcesDigest = "8f86075e215ffecb51830f1aa555a742ece1d038c3cbfb0ed7b492ad4623a3c0"
-	moduleDigest        = "013e3913cf1a98f3c82e6bc61f6058a4ee0cfcd754192b50f2f853a99f4e1dcb"
+	moduleSourcesDigest = "7715d1795fea3d81b9e60d41162a4f5cb8cc49b5f500908bdde52acd89ac1df3"
+	moduleDigest        = "463a5dd97c9d0e4c6b2c3be857cd9155a655e652e3ac91a28a747c28d411c3a1"
 	moduleGoVersion     = "go1.26.8"
 )

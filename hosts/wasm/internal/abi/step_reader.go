@@ -13,14 +13,22 @@ func (r *Reader) Int64() int64 {
 // Request reads an allocation's request.
 func (r *Reader) Request() core.Request {
 	req := core.Request{Sets: r.RangeSets(), Requested: r.Addrs(), Held: r.Helds(), Node: r.String(), ContainerID: r.String()}
-	if n, ok := r.sliceLen(); ok {
-		req.Positions = make([]core.Position, n)
-		for i := range req.Positions {
-			req.Positions[i] = core.Position{Addr: r.Addr(), Node: r.String(), At: r.Int64()}
-		}
-	}
+	req.Positions = r.Positions()
 	req.Now = r.Int64()
 	return req
+}
+
+// Positions reads round-robin positions.
+func (r *Reader) Positions() []core.Position {
+	n, ok := r.sliceLen()
+	if !ok {
+		return nil
+	}
+	out := make([]core.Position, n)
+	for i := range out {
+		out[i] = core.Position{Addr: r.Addr(), Node: r.String(), At: r.Int64()}
+	}
+	return out
 }
 
 // Helds reads held addresses.
@@ -64,6 +72,7 @@ func (r *Reader) Answers() []core.Answer {
 			}
 		}
 		a.Committed, a.Won, a.Lost, a.Retake = r.Bool(), r.Int(), r.Addrs(), r.Bool()
+		a.Positions = r.Positions()
 	}
 	return out
 }
@@ -89,6 +98,8 @@ func (r *Reader) Action() core.Action {
 		return core.Action{Offer: o}
 	case actionAdvance:
 		return core.Action{Advance: &core.Advance{Positions: r.Assigned()}}
+	case actionWait:
+		return core.Action{Wait: &core.Wait{Nanos: r.Int64()}}
 	case actionDone:
 		return core.Action{Done: &core.Done{Addrs: r.Assigned()}}
 	case actionFail:

@@ -26,6 +26,8 @@ func TestStepRoundTrip(t *testing.T) {
 		{Counts: []int64{0, -1, 1 << 40}},
 		{Committed: true, Won: 7},
 		{Lost: []netip.Addr{a}, Retake: true, Taken: []bool{}},
+		{Lost: []netip.Addr{a}, Positions: []core.Position{{Addr: v6, Node: "node-b", At: -5}, {}}},
+		{Positions: []core.Position{}},
 		{},
 	}
 	actions := []core.Action{
@@ -35,6 +37,8 @@ func TestStepRoundTrip(t *testing.T) {
 		{Offer: &core.Offer{Candidates: [][]core.Assigned{assigned, nil}, Searches: [][]core.Segment{nil, {seg}}, Held: []core.Held{{Addr: a}}}},
 		{Offer: &core.Offer{}},
 		{Advance: &core.Advance{Positions: assigned}},
+		{Wait: &core.Wait{Nanos: 8e6}},
+		{Wait: &core.Wait{Nanos: -1 << 63}},
 		{Done: &core.Done{Addrs: assigned}},
 		{Fail: &core.Failure{Kind: core.RequestedInvalid, RangeSet: 2, Addr: a, Addrs: []netip.Addr{v6}, Err: &core.RequestedError{Addr: a, Set: set, Gateway: true}, Rounds: 64, Reason: "why"}},
 		{Fail: &core.Failure{Kind: core.Contention, RangeSet: -1}},

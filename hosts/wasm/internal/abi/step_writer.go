@@ -18,6 +18,7 @@ const (
 	actionAdvance
 	actionDone
 	actionFail
+	actionWait
 )
 
 // Int64 writes a signed (zig-zag) varint of 64 bits on every platform.
@@ -30,13 +31,18 @@ func (w *Writer) Request(req core.Request) {
 	w.Helds(req.Held)
 	w.String(req.Node)
 	w.String(req.ContainerID)
-	w.sliceLen(len(req.Positions), req.Positions == nil)
-	for _, p := range req.Positions {
+	w.Positions(req.Positions)
+	w.Int64(req.Now)
+}
+
+// Positions writes round-robin positions.
+func (w *Writer) Positions(positions []core.Position) {
+	w.sliceLen(len(positions), positions == nil)
+	for _, p := range positions {
 		w.Addr(p.Addr)
 		w.String(p.Node)
 		w.Int64(p.At)
 	}
-	w.Int64(req.Now)
 }
 
 // Helds writes held addresses.
@@ -68,6 +74,7 @@ func (w *Writer) Answers(answers []core.Answer) {
 		w.Int(a.Won)
 		w.Addrs(a.Lost)
 		w.Bool(a.Retake)
+		w.Positions(a.Positions)
 	}
 }
 
@@ -93,6 +100,9 @@ func (w *Writer) Action(act core.Action) {
 	case act.Advance != nil:
 		w.Uint(actionAdvance)
 		w.Assigned(act.Advance.Positions)
+	case act.Wait != nil:
+		w.Uint(actionWait)
+		w.Int64(act.Wait.Nanos)
 	case act.Done != nil:
 		w.Uint(actionDone)
 		w.Assigned(act.Done.Addrs)
