@@ -52,6 +52,19 @@ func (w *wire) measure(op func()) (requests, received int) {
 	return requests, w.received
 }
 
+// every returns how many etcd requests of any kind op makes: KV requests
+// and lease grants alike, each a round trip.
+func (w *wire) every(op func()) int {
+	w.measure(op)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.calls {
+		n += c
+	}
+	return n
+}
+
 // TestRoundTripsStayConstant checks the design's promise: an uncontended
 // ADD into a pool with room after its position is two etcd requests (one
 // read, one write), at most three in a fragmented pool, and a DEL two; and
@@ -222,29 +235,19 @@ func TestStickyRoundTrips(t *testing.T) {
 	if _, err := s.AddPod(ctx(t), "warm", "eth0", nil, pod("warm")); err != nil {
 		t.Fatal(err)
 	}
-	all := func(op func()) int {
-		w.measure(op)
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		n := 0
-		for _, c := range w.calls {
-			n += c
-		}
-		return n
-	}
 	var first []store.AttachedAddr
-	if n := all(func() { first, err = s.AddPod(ctx(t), "web-0-a", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
+	if n := w.every(func() { first, err = s.AddPod(ctx(t), "web-0-a", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
 		t.Errorf("sticky ADD with nothing held: %d requests (%v), want 2", n, err)
 	}
-	if n := all(func() { err = s.Del(ctx(t), "web-0-a", "eth0") }); err != nil || n != 3 {
+	if n := w.every(func() { err = s.Del(ctx(t), "web-0-a", "eth0") }); err != nil || n != 3 {
 		t.Errorf("the node's first DEL making holds: %d requests (%v), want 3 (read, lease grant, write)", n, err)
 	}
 	// The node's later DELs reuse its lease, read with the attachment.
-	if n := all(func() { err = s.Del(ctx(t), "warm", "eth0") }); err != nil || n != 2 {
+	if n := w.every(func() { err = s.Del(ctx(t), "warm", "eth0") }); err != nil || n != 2 {
 		t.Errorf("a later DEL making holds: %d requests (%v), want 2 (read, write)", n, err)
 	}
 	var again []store.AttachedAddr
-	if n := all(func() { again, err = s.AddPod(ctx(t), "web-0-b", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
+	if n := w.every(func() { again, err = s.AddPod(ctx(t), "web-0-b", "eth0", nil, pod("web-0")) }); err != nil || n != 2 {
 		t.Errorf("ADD taking its holds back: %d requests (%v), want 2", n, err)
 	}
 	if !slices.Equal(addrsOf(first), addrsOf(again)) {
@@ -274,26 +277,16 @@ func TestCooldownRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all := func(op func()) int {
-		w.measure(op)
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		n := 0
-		for _, c := range w.calls {
-			n += c
-		}
-		return n
-	}
-	if n := all(func() { err = s.Del(ctx(t), "c1", "eth0") }); err != nil || n != 3 {
+	if n := w.every(func() { err = s.Del(ctx(t), "c1", "eth0") }); err != nil || n != 3 {
 		t.Errorf("the node's first DEL making addresses cool: %d requests (%v), want 3 (read, lease grant, write)", n, err)
 	}
-	if n := all(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 2 {
+	if n := w.every(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 2 {
 		t.Errorf("a later DEL making addresses cool: %d requests (%v), want 2 (read, write)", n, err)
 	}
-	if n := all(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 1 {
+	if n := w.every(func() { err = s.Del(ctx(t), "c2", "eth0") }); err != nil || n != 1 {
 		t.Errorf("a repeated DEL: %d requests (%v), want 1 (read)", n, err)
 	}
-	if n := all(func() { _, err = s.Add(ctx(t), "c3", "eth0", nil) }); err != nil || n != 2 {
+	if n := w.every(func() { _, err = s.Add(ctx(t), "c3", "eth0", nil) }); err != nil || n != 2 {
 		t.Errorf("ADD beside cooling addresses: %d requests (%v), want 2", n, err)
 	}
 }
