@@ -65,3 +65,12 @@ func (n *Network) CountCooling(ctx context.Context, segs []core.Segment) (Coolin
 	}
 	return out, nil
 }
+
+// coolingOps write a cooling hold of h's address (its ips/ value given)
+// and its cooling/ mark under lease.
+func (n *Network) coolingOps(h HeldAddr, value string, lease clientv3.LeaseID) []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpPut(n.keys.ip(h.Addr), value, clientv3.WithLease(lease)),
+		clientv3.OpPut(n.keys.coolingMark(h.Addr), coolingValue(h.Hold.Until), clientv3.WithLease(lease)),
+	}
+}
